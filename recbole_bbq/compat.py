@@ -1,0 +1,120 @@
+"""Every compatibility fix that lets RecBole 1.2.1 run on today's stack, in one place.
+
+RecBole 1.2.1 (Feb 2025) predates numpy 2, torch 2.6 and Python 3.12. Rather than ask users
+to downgrade, the plugin repairs exactly what breaks, and nothing else:
+
+1. ``ray<=2.6.3`` pin: RecBole is installed with ``pip install --no-deps recbole==1.2.1``
+   (see setup.py), and this plugin never imports ``recbole.quick_start`` -- the only module
+   that imports ray. :func:`check_recbole` verifies the installed version.
+2. numpy 2 removed ``np.float_``, ``np.complex_`` and ``np.unicode_``; RecBole's
+   ``Config.compatibility_settings`` reads them to re-create ``np.float`` & co., which its
+   data and evaluator modules still use. :func:`patch_numpy` restores the three aliases it
+   reads (``np.bool8`` too, for third-party RecBole models).
+3. ``torch.utils.tensorboard`` needs the ``tensorboard`` package, which RecBole's trainer
+   imports unconditionally. When it is absent (it is an optional extra here),
+   :func:`patch_tensorboard` installs a no-op ``SummaryWriter`` and says so once.
+4. torch >= 2.6 defaults ``torch.load(weights_only=True)``, which refuses RecBole's
+   checkpoints (they pickle the ``Config``). :func:`load_checkpoint` loads with
+   ``weights_only=False``; it is only ever called on checkpoints this process or the user's
+   own earlier runs wrote. The plugin's trainers use it for ``evaluate`` and
+   ``resume_checkpoint`` (see :class:`recbole_bbq.trainer.CompatTrainerMixin`).
+
+:func:`apply` runs 2 and 3 and is called on ``import recbole_bbq``, before RecBole is imported.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+import types
+
+RECBOLE_VERSION = "1.2.1"
+_INSTALL_HINT = f'pip install --no-deps "recbole=={RECBOLE_VERSION}"'
+
+_NUMPY_ALIASES = {
+    "float_": "float64",
+    "complex_": "complex128",
+    "unicode_": "str_",
+    "bool8": "bool_",
+}
+
+
+def patch_numpy() -> list[str]:
+    """Restore the numpy < 2 aliases RecBole reads. Returns the names that were added."""
+    import numpy as np
+
+    added = []
+    for alias, target in _NUMPY_ALIASES.items():
+        if alias not in np.__dict__:
+            setattr(np, alias, getattr(np, target))
+            added.append(alias)
+    return added
+
+
+class _NullSummaryWriter:
+    """Stands in for ``torch.utils.tensorboard.SummaryWriter`` when tensorboard is absent."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def patch_tensorboard() -> bool:
+    """Install a no-op ``torch.utils.tensorboard`` if tensorboard is missing. True if patched."""
+    if "torch.utils.tensorboard" in sys.modules:
+        return False
+    if importlib.util.find_spec("tensorboard") is not None:
+        return False
+    module = types.ModuleType("torch.utils.tensorboard")
+    module.SummaryWriter = _NullSummaryWriter
+    module.__doc__ = "recbole_bbq stand-in: tensorboard is not installed, so nothing is written."
+    sys.modules["torch.utils.tensorboard"] = module
+    return True
+
+
+def check_recbole() -> str:
+    """Return the installed RecBole version, or raise with the install command."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover - python < 3.8
+        raise
+    try:
+        found = version("recbole")
+    except PackageNotFoundError:
+        raise ImportError(
+            f"recbole_bbq needs RecBole {RECBOLE_VERSION}, which is not installed. "
+            f"Install it without its ray pin: {_INSTALL_HINT}"
+        ) from None
+    if found != RECBOLE_VERSION:
+        raise ImportError(
+            f"recbole_bbq is built for RecBole {RECBOLE_VERSION} but found {found}. "
+            f"Install the supported version: {_INSTALL_HINT}"
+        )
+    return found
+
+
+def load_checkpoint(path, map_location=None):
+    """``torch.load`` for RecBole checkpoints (they pickle the Config, so not weights-only)."""
+    import torch
+
+    return torch.load(str(path), map_location=map_location, weights_only=False)
+
+
+_applied = False
+
+
+def apply() -> None:
+    """Apply the import-time fixes once, before RecBole is imported."""
+    global _applied
+    if _applied:
+        return
+    check_recbole()
+    patch_numpy()
+    if patch_tensorboard():
+        logging.getLogger(__name__).debug(
+            "tensorboard not installed: RecBole's tensorboard logging is disabled "
+            "(pip install recbole_bbq[tensorboard] to enable it)"
+        )
+    _applied = True

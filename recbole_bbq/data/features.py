@@ -1,0 +1,71 @@
+"""Item features aligned to a RecBole dataset's internal item ids (row 0 = padding item)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recbole_bbq.data.feature_store import (
+    FeatureFileError,
+    feature_path,
+    metadata_path,
+    read_feature_file,
+    read_metadata,
+)
+
+
+@dataclass
+class ItemFeatures:
+    modality: str
+    values: torch.Tensor  # [n_items, dim] float32; row 0 and missing items are zeros
+    present: torch.Tensor  # [n_items] bool; False for padding and items without source data
+    encoder: str
+
+    @property
+    def dim(self) -> int:
+        return self.values.shape[1]
+
+
+def load_item_features(config, dataset, modalities) -> dict:
+    """Read ``<name>.feat_<modality>.npz`` for each modality and align rows to item ids.
+
+    Raises :class:`FeatureFileError` naming the file and the first items it lacks, so a
+    feature file made for another item set never yields silently shifted rows.
+    """
+    if not modalities:
+        raise FeatureFileError("no content modality configured (`modalities` is empty)")
+    dataset_dir, name = config["data_path"], config["dataset"]
+    meta = read_metadata(metadata_path(dataset_dir, name)).get("modalities", {})
+    tokens = dataset.field2id_token[dataset.iid_field]  # index 0 is '[PAD]'
+    logger = logging.getLogger()
+    out = {}
+    for modality in modalities:
+        path = feature_path(dataset_dir, name, modality)
+        item_ids, values, present = read_feature_file(path)
+        row_of = {token: row for row, token in enumerate(item_ids)}
+        missing = [t for t in tokens[1:] if t not in row_of]
+        if missing:
+            raise FeatureFileError(
+                f"{path}: no '{modality}' features for {len(missing)} of {len(tokens) - 1} items "
+                f"of dataset '{name}' (first: {missing[:5]}); re-run dataset_prep for this dataset"
+            )
+        rows = np.array([row_of[t] for t in tokens[1:]], dtype=np.int64)
+        aligned = np.zeros((len(tokens), values.shape[1]), dtype=np.float32)
+        aligned[1:] = values[rows]
+        mask = np.zeros(len(tokens), dtype=bool)
+        mask[1:] = present[rows]
+        n_missing = int((~mask[1:]).sum())
+        if n_missing:
+            logger.warning(
+                f"{modality}: {n_missing} items have no source data and use a zero vector "
+                f"(missing-feature policy recorded in {metadata_path(dataset_dir, name)})"
+            )
+        out[modality] = ItemFeatures(
+            modality,
+            torch.from_numpy(aligned),
+            torch.from_numpy(mask),
+            str(meta.get(modality, {}).get("encoder", "unknown")),
+        )
+    return out

@@ -1,0 +1,170 @@
+"""Base class of the two-stage generative recommenders (TIGER, LETTER, BBQRec and variants).
+
+Stage 1 trains an item tokenizer and turns every item into a semantic ID (a tuple of codes,
+one per level). Stage 2 trains :class:`~recbole_bbq.modules.generator.SemanticIDGenerator`
+to generate the next item's ID from the history's IDs, and ranks the catalogue by
+constrained beam search. :class:`~recbole_bbq.trainer.TwoStageTrainer` drives both stages;
+a subclass only says how its tokenizer is built, trained and read out.
+
+RecBole integration: ``calculate_loss`` is the stage-2 loss, ``full_sort_predict`` returns
+an ``[batch, n_items]`` matrix holding the beam's log-probabilities for the generated items
+and ``-inf`` elsewhere. ``beam_size >= max(topk)`` is enforced, so every row has at least
+``max(topk)`` finite scores and RecBole's top-k never picks among ``-inf`` ties (which
+could count a target the model never generated as a hit).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+
+from recbole_bbq.modules.beam_search import (
+    SemanticIDTrie,
+    constrained_beam_search,
+    scores_for_all_items,
+)
+from recbole_bbq.modules.generator import SemanticIDGenerator
+from recbole_bbq.modules.semantic_ids import SemanticIDs, build_semantic_ids
+
+
+class GenerativeRecommender(SequentialRecommender):
+    input_type = InputType.POINTWISE
+    is_generative = True
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.config = config
+        self.beam_size = int(config["beam_size"])
+        topk = config["topk"]
+        max_topk = max(topk) if isinstance(topk, (list, tuple)) else int(topk)
+        if self.beam_size < max_topk:
+            raise ValueError(
+                f"beam_size={self.beam_size} is smaller than max(topk)={max_topk}: rows would "
+                f"hold fewer finite scores than the cut-off and RecBole's top-k would pick "
+                f"among -inf ties. Set beam_size >= {max_topk}."
+            )
+        self.resolve_collisions = bool(config["resolve_collisions"])
+        # item tokens by internal id: tokenizer files are keyed by token, not by internal id
+        self.item_tokens = list(dataset.field2id_token[dataset.iid_field])
+        self.register_buffer("item_codes", torch.zeros(0, 0, dtype=torch.long))
+        self.register_buffer("level_sizes", torch.zeros(0, dtype=torch.long))
+        self.generator = None
+        self.trie = None
+        self.semantic_id_stats = {}
+
+    # ------------------------------------------------------------------ stage 1 (subclass)
+    def tokenizer_parameters(self):
+        raise NotImplementedError
+
+    def tokenizer_init(self, train_data) -> None:
+        """Anything to do before the first tokenizer epoch (e.g. k-means codebook init)."""
+
+    def tokenizer_batches(self, train_data):
+        """Iterable of batches for one tokenizer epoch."""
+        raise NotImplementedError
+
+    def calculate_tokenizer_loss(self, batch) -> dict:
+        """Scalar tensors for one batch; ``loss`` is the total that is optimised."""
+        raise NotImplementedError
+
+    def compute_item_codes(self):
+        """``(codes [n_items - 1, L] for items 1..n-1, level_sizes)`` from the trained tokenizer."""
+        raise NotImplementedError
+
+    def tokenizer_state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_tokenizer_state_dict(self, state: dict) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ semantic IDs
+    @torch.no_grad()
+    def build_semantic_ids(self) -> SemanticIDs:
+        self.eval()
+        codes, level_sizes = self.compute_item_codes()
+        return build_semantic_ids(codes, level_sizes, self.resolve_collisions)
+
+    @property
+    def has_semantic_ids(self) -> bool:
+        return self.generator is not None
+
+    def set_semantic_ids(self, codes, level_sizes, stats=None) -> None:
+        """Install the ID table (row = internal item id) and build the generator for it."""
+        codes = torch.as_tensor(np.asarray(codes), dtype=torch.long, device=self.device)
+        if codes.shape[0] != self.n_items:
+            raise ValueError(
+                f"semantic-ID table has {codes.shape[0]} rows but the dataset has "
+                f"{self.n_items} item ids (including padding)"
+            )
+        self.item_codes = codes
+        self.level_sizes = torch.as_tensor(list(level_sizes), dtype=torch.long, device=self.device)
+        self.semantic_id_stats = dict(stats or {})
+        self.trie = SemanticIDTrie(codes).to(self.device)
+        self.generator = self.build_generator([int(s) for s in level_sizes]).to(self.device)
+
+    def build_generator(self, level_sizes) -> SemanticIDGenerator:
+        c = self.config
+        return SemanticIDGenerator(
+            level_sizes,
+            max_history=self.max_seq_length,
+            d_model=c["d_model"],
+            n_heads=c["n_heads"],
+            d_head=c["d_head"],
+            d_ff=c["d_ff"],
+            n_enc_layers=c["n_encoder_layers"],
+            n_dec_layers=c["n_decoder_layers"],
+            dropout=c["dropout_prob"],
+        )
+
+    def generator_parameters(self):
+        if self.generator is None:
+            raise RuntimeError("the generator is built after stage 1 assigns semantic IDs")
+        return self.generator.parameters()
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        # The generator's size depends on the semantic IDs, so rebuild it from the saved
+        # table before loading its weights (e.g. when RecBole reloads the best checkpoint).
+        codes = state_dict.get("item_codes")
+        if codes is not None and codes.numel() and not self.has_semantic_ids:
+            self.set_semantic_ids(codes, state_dict["level_sizes"].tolist())
+        return super().load_state_dict(state_dict, strict=strict)
+
+    # ------------------------------------------------------------------ stage 2
+    def generator_attention_kwargs(self, item_seq: torch.Tensor) -> dict:
+        """Extra inputs of the encoder self-attention (BBQRec's similarity module)."""
+        return {}
+
+    def _history(self, interaction):
+        item_seq = interaction[self.ITEM_SEQ]
+        length = int(interaction[self.ITEM_SEQ_LEN].max())
+        item_seq = item_seq[:, : max(length, 1)]  # RecBole right-pads to MAX_ITEM_LIST_LENGTH
+        return item_seq, self.item_codes[item_seq], item_seq > 0
+
+    def calculate_loss(self, interaction):
+        if self.generator is None:
+            raise RuntimeError("calculate_loss is stage 2; stage 1 has not produced semantic IDs")
+        item_seq, history_codes, history_mask = self._history(interaction)
+        target = self.item_codes[interaction[self.POS_ITEM_ID]]
+        return self.generator.loss(
+            history_codes, history_mask, target, **self.generator_attention_kwargs(item_seq)
+        )
+
+    @torch.no_grad()
+    def full_sort_predict(self, interaction):
+        item_seq, history_codes, history_mask = self._history(interaction)
+        leaf_ids, log_probs = constrained_beam_search(
+            self.generator,
+            history_codes,
+            history_mask,
+            self.trie,
+            self.beam_size,
+            **self.generator_attention_kwargs(item_seq),
+        )
+        return scores_for_all_items(leaf_ids, log_probs, self.trie, self.n_items)
+
+    def predict(self, interaction):
+        raise NotImplementedError(
+            f"{type(self).__name__} ranks the full catalogue by beam search; use eval_args "
+            f"mode 'full' (sampled-candidate evaluation is not supported)"
+        )

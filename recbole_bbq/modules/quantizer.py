@@ -1,0 +1,127 @@
+"""Residual quantization with k-means initialised codebooks (TIGER's RQ-VAE; BBQRec sec. 4.1.2).
+
+For an input z: r^0 = z; at level l, c^l = argmin_c ||r^l - c||^2 over codebook C^l;
+r^{l+1} = r^l - c^l; the quantized vector is q = sum_l c^l, passed to the decoder with a
+straight-through gradient (q_st = z + sg[q - z]) so the reconstruction loss trains the encoder.
+The codebook/commitment loss per level is ||sg[r^l] - c^l||^2 + alpha * ||r^l - sg[c^l]||^2
+(BBQRec's L_RQ, eq. 8; TIGER's RQ-VAE loss with beta = alpha = 0.25).
+
+BBQRec quantizes several signals (ID, text, image) with ONE such quantizer ("shared
+codebook"); its ``noU`` ablation gives each signal its own. Both use this module.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def kmeans(x: torch.Tensor, n_clusters: int, n_iters: int = 25, generator=None) -> torch.Tensor:
+    """Lloyd's k-means with k-means++ seeding; returns ``[n_clusters, dim]`` centroids.
+
+    With fewer points than clusters, the remaining centroids are copies of points plus small
+    noise, so every code is still a usable vector.
+    """
+    x = x.detach().float()
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError("k-means needs at least one point")
+    if n <= n_clusters:
+        idx = torch.arange(n_clusters, device=x.device) % n
+        noise = 1e-3 * torch.randn(n_clusters, x.shape[1], generator=generator, device=x.device)
+        return x[idx] + noise * (torch.arange(n_clusters, device=x.device) >= n)[:, None]
+    first = torch.randint(n, (1,), generator=generator, device=x.device)
+    centroids = [x[first]]
+    min_dist = torch.cdist(x, centroids[0]).squeeze(1) ** 2
+    for _ in range(1, n_clusters):
+        probs = min_dist / min_dist.sum() if min_dist.sum() > 0 else None
+        nxt = (
+            torch.multinomial(probs, 1, generator=generator)
+            if probs is not None
+            else torch.randint(n, (1,), generator=generator, device=x.device)
+        )
+        centroids.append(x[nxt])
+        min_dist = torch.minimum(min_dist, (torch.cdist(x, x[nxt]).squeeze(1)) ** 2)
+    c = torch.cat(centroids, 0)
+    for _ in range(n_iters):
+        assign = torch.cdist(x, c).argmin(1)
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=n_clusters).float()
+        empty = counts == 0
+        c = torch.where(empty[:, None], c, sums / counts.clamp(min=1)[:, None])
+    return c
+
+
+@dataclass
+class QuantizerOutput:
+    quantized: torch.Tensor  # [B, D] straight-through sum of the chosen codes
+    codes: torch.Tensor  # [B, L] code index per level
+    loss: torch.Tensor  # scalar: sum over levels of codebook + alpha * commitment
+    residual_errors: torch.Tensor  # [L] mean ||z - sum_{k<=l} c^k||^2 after each level
+
+
+class ResidualQuantizer(nn.Module):
+    """``n_levels`` codebooks of ``codebook_size`` codes of dim ``dim``; see module docstring."""
+
+    def __init__(self, n_levels: int, codebook_size: int, dim: int, commitment: float = 0.25):
+        super().__init__()
+        if n_levels < 1 or codebook_size < 1 or dim < 1:
+            raise ValueError("n_levels, codebook_size and dim must be positive")
+        self.n_levels = n_levels
+        self.codebook_size = codebook_size
+        self.dim = dim
+        self.commitment = commitment
+        self.codebooks = nn.Parameter(torch.empty(n_levels, codebook_size, dim))
+        nn.init.uniform_(self.codebooks, -1.0 / codebook_size, 1.0 / codebook_size)
+        self.register_buffer("initialised", torch.tensor(False))
+
+    @torch.no_grad()
+    def kmeans_init(self, z: torch.Tensor, n_iters: int = 25, seed: int = 0) -> None:
+        """Initialise each level's codebook by k-means on that level's residuals of ``z``."""
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        residual = z.detach().float().cpu()
+        for level in range(self.n_levels):
+            centroids = kmeans(residual, self.codebook_size, n_iters=n_iters, generator=gen)
+            self.codebooks.data[level] = centroids.to(self.codebooks.device)
+            residual = residual - centroids[torch.cdist(residual, centroids).argmin(1)]
+        self.initialised.fill_(True)
+
+    def _nearest(self, residual: torch.Tensor, level: int) -> torch.Tensor:
+        book = self.codebooks[level]
+        # ||r - c||^2 = ||r||^2 - 2 r.c + ||c||^2; ||r||^2 is constant per row
+        dist = (book * book).sum(1)[None, :] - 2 * residual @ book.t()
+        return dist.argmin(1)
+
+    @torch.no_grad()
+    def encode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes ``[B, L]`` of ``z`` (no gradients)."""
+        residual = z
+        codes = []
+        for level in range(self.n_levels):
+            idx = self._nearest(residual, level)
+            codes.append(idx)
+            residual = residual - self.codebooks[level][idx]
+        return torch.stack(codes, 1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Sum of the code vectors of ``codes`` ``[B, L]`` (no straight-through)."""
+        return sum(self.codebooks[level][codes[:, level]] for level in range(self.n_levels))
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        residual = z
+        quantized = torch.zeros_like(z)
+        codes, errors = [], []
+        loss = z.new_zeros(())
+        for level in range(self.n_levels):
+            idx = self._nearest(residual.detach(), level)
+            code = self.codebooks[level][idx]
+            loss = loss + F.mse_loss(code, residual.detach())
+            loss = loss + self.commitment * F.mse_loss(residual, code.detach())
+            quantized = quantized + code
+            residual = residual - code
+            codes.append(idx)
+            errors.append((z.detach() - quantized.detach()).pow(2).sum(1).mean())
+        straight_through = z + (quantized - z).detach()
+        return QuantizerOutput(straight_through, torch.stack(codes, 1), loss, torch.stack(errors))

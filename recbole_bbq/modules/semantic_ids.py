@@ -1,0 +1,79 @@
+"""Semantic-ID bookkeeping shared by every tokenizer: utilisation, collisions, the extra level.
+
+Two items "collide" when their L codes are identical (BBQRec Table 5). TIGER resolves
+collisions by appending one more level that numbers the items of each colliding group
+0, 1, 2, ...; the extra level's vocabulary is the largest group size. Items that already
+have a unique ID get 0 there. The extra level is only added when collisions remain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class SemanticIDs:
+    codes: np.ndarray  # [n_items, n_levels] int64; row 0 (padding item) is all -1
+    level_sizes: list  # vocabulary size of each level
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def n_levels(self) -> int:
+        return self.codes.shape[1]
+
+
+def codebook_utilisation(codes: np.ndarray, level_sizes) -> list:
+    """Fraction of each level's codes used by at least one item."""
+    return [
+        float(len(np.unique(codes[:, level])) / size) for level, size in enumerate(level_sizes)
+    ]
+
+
+def collision_stats(codes: np.ndarray) -> dict:
+    """Items sharing a full ID with another item, and the size of the largest such group."""
+    _, inverse, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    group_size = counts[inverse]
+    return {
+        "n_items": int(len(codes)),
+        "n_unique_ids": int(len(counts)),
+        "colliding_items": int((group_size > 1).sum()),
+        "max_group_size": int(counts.max()) if len(counts) else 0,
+    }
+
+
+def append_disambiguation_level(codes: np.ndarray) -> np.ndarray:
+    """``codes`` plus one column numbering the items within each group of identical IDs."""
+    _, inverse = np.unique(codes, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    rank = np.empty(len(codes), dtype=np.int64)
+    sorted_groups = inverse[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    group_start = np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    rank[order] = np.arange(len(codes)) - group_start
+    return np.concatenate([codes, rank[:, None]], axis=1)
+
+
+def build_semantic_ids(item_codes: np.ndarray, level_sizes, resolve_collisions: bool = True) -> SemanticIDs:
+    """Semantic IDs for items ``1..n`` from their codes ``[n, L]`` (padding row 0 is added).
+
+    Records utilisation and collisions before the extra level; appends the extra level only
+    when ``resolve_collisions`` and collisions remain.
+    """
+    item_codes = np.asarray(item_codes, dtype=np.int64)
+    level_sizes = [int(s) for s in level_sizes]
+    stats = {
+        "utilisation": codebook_utilisation(item_codes, level_sizes),
+        "collisions_before_extra_level": collision_stats(item_codes),
+    }
+    extra = resolve_collisions and stats["collisions_before_extra_level"]["colliding_items"] > 0
+    if extra:
+        item_codes = append_disambiguation_level(item_codes)
+        level_sizes = level_sizes + [int(item_codes[:, -1].max()) + 1]
+    stats["extra_level"] = bool(extra)
+    stats["collisions_after"] = collision_stats(item_codes)
+    padded = np.full((len(item_codes) + 1, item_codes.shape[1]), -1, dtype=np.int64)
+    padded[1:] = item_codes
+    return SemanticIDs(padded, level_sizes, stats)

@@ -1,0 +1,159 @@
+"""Train, validate and test any plugin or RecBole model under the shared protocol.
+
+``run_recbole_bbq(model, dataset, ...)`` mirrors RecBole's ``run_recbole`` (which we cannot
+import: ``recbole.quick_start`` imports ray) and returns the best-validation and test
+metrics, reloading the best checkpoint for the test run. It also records wall time per
+stage, training throughput, evaluation throughput and peak memory, and writes everything
+to ``<results_dir>/<Model>-<dataset>-<time>.json`` atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+from logging import getLogger
+from time import time
+
+import yaml
+
+from recbole_bbq import compat
+
+compat.apply()
+
+from recbole.data import create_dataset, data_preparation  # noqa: E402
+from recbole.utils import get_local_time, init_logger, init_seed, set_color  # noqa: E402
+
+from recbole_bbq.config import Config  # noqa: E402
+from recbole_bbq.fileio import atomic_write_json  # noqa: E402
+from recbole_bbq.utils import get_model, get_trainer  # noqa: E402
+
+
+def _peak_memory() -> dict:
+    import torch
+
+    peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if torch.cuda.is_available():
+        peak["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return peak
+
+
+def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict=None,
+                    saved=True) -> dict:
+    """Train and evaluate one model; returns a dict of metrics, timings and paths."""
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
+                    config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    if config["resume_checkpoint"]:
+        trainer.resume_checkpoint(config["resume_checkpoint"])
+
+    show_progress = config["show_progress"]
+    start = time()
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=show_progress
+    )
+    train_time = time() - start
+    start = time()
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
+    test_time = time() - start
+
+    n_test_users = len(test_data.uid_list) if hasattr(test_data, "uid_list") else None
+    stage_times = dict(getattr(trainer, "stage_times", {}) or {"train": train_time})
+    result = {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "seed": config["seed"],
+        "best_valid_score": float(best_valid_score),
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": _plain(best_valid_result),
+        "test_result": _plain(test_result),
+        "epochs_trained": len(trainer.train_loss_dict),
+        "train_time_s": train_time,
+        "stage_times_s": stage_times,
+        "test_time_s": test_time,
+        "test_users": n_test_users,
+        "test_users_per_s": (n_test_users / test_time) if n_test_users and test_time else None,
+        "train_samples_per_epoch": len(train_data.dataset),
+        "checkpoint": trainer.saved_model_file if saved else None,
+        **_peak_memory(),
+    }
+    epoch_times = getattr(trainer, "generator_epoch_times", None)
+    if epoch_times:
+        result["generator_train_samples_per_s"] = len(train_data.dataset) / (
+            sum(epoch_times) / len(epoch_times)
+        )
+    model_obj = trainer.model
+    if getattr(model_obj, "semantic_id_stats", None):
+        result["semantic_ids"] = model_obj.semantic_id_stats
+        result["tokenizer_checkpoint"] = getattr(trainer, "tokenizer_file", None)
+    if saved and config["results_dir"]:
+        path = os.path.join(
+            config["results_dir"], f"{config['model']}-{config['dataset']}-{get_local_time()}.json"
+        )
+        result["results_file"] = path
+        result["config"] = {k: _plain(v) for k, v in config.final_config_dict.items()}
+        atomic_write_json(path, result)
+
+    logger.info(set_color("best valid ", "yellow") + f": {result['best_valid_result']}")
+    logger.info(set_color("test result", "yellow") + f": {result['test_result']}")
+    return result
+
+
+def _plain(value):
+    """Metrics and config values as JSON-friendly Python objects."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def parse_args(argv=None):
+    """``--model``, ``--dataset``, ``--config_files=a.yaml,b.yaml`` and any ``--key=value``.
+
+    Values are parsed as YAML (with RecBole's float rules), so ``--topk=[5,10]``,
+    ``--epochs=3`` and ``--learning_rate=1e-3`` mean what they say.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", "-m", default=None)
+    parser.add_argument("--dataset", "-d", default=None)
+    parser.add_argument("--config_files", default=None, help="comma-separated YAML files")
+    args, extra = parser.parse_known_args(argv)
+    loader = Config._build_yaml_loader(None)
+    overrides = {}
+    for item in extra:
+        if not item.startswith("--") or "=" not in item:
+            parser.error(f"unrecognised argument {item!r}: use --key=value")
+        key, value = item[2:].split("=", 1)
+        overrides[key] = yaml.load(value, Loader=loader) if value != "" else None
+    files = [f for f in (args.config_files or "").split(",") if f]
+    for file in files:
+        if not os.path.isfile(file):
+            parser.error(f"config file {file} does not exist")
+    return args.model, args.dataset, files, overrides
+
+
+def main(argv=None) -> dict:
+    model, dataset, files, overrides = parse_args(argv)
+    if model is None and "model" not in overrides:
+        sys.exit("run_recbole_bbq.py: --model=NAME is required")
+    result = run_recbole_bbq(model, dataset, files or None, overrides)
+    print(f"best valid: {result['best_valid_result']}")
+    print(f"test:       {result['test_result']}")
+    return result

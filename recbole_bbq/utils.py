@@ -1,0 +1,45 @@
+"""Model and trainer lookup: plugin models first, then RecBole's (RecBole-GNN's pattern)."""
+from __future__ import annotations
+
+import importlib
+
+from recbole_bbq import compat
+
+compat.apply()
+
+from recbole.utils import get_model as recbole_get_model  # noqa: E402
+from recbole.utils import get_trainer as recbole_get_trainer  # noqa: E402
+
+
+def get_model(model_name: str):
+    """The model class named ``model_name``: a plugin model if there is one, else RecBole's."""
+    plugin_models = importlib.import_module("recbole_bbq.model")
+    model_class = getattr(plugin_models, model_name, None)
+    if model_class is not None:
+        return model_class
+    try:
+        return recbole_get_model(model_name)
+    except ValueError:
+        known = ", ".join(sorted(plugin_models.__all__))
+        raise ValueError(
+            f"unknown model {model_name!r}: not a recbole_bbq model ({known}) "
+            f"nor a RecBole model"
+        ) from None
+
+
+def get_trainer(model_type, model_name: str):
+    """The trainer class for ``model_name``.
+
+    Generative plugin models use the two-stage trainer; every other model gets RecBole's
+    trainer with the checkpoint-loading fix of :mod:`recbole_bbq.compat` mixed in.
+    """
+    from recbole_bbq.trainer import CompatTrainerMixin, TwoStageTrainer
+
+    plugin_models = importlib.import_module("recbole_bbq.model")
+    model_class = getattr(plugin_models, model_name, None)
+    if model_class is not None and getattr(model_class, "is_generative", False):
+        return TwoStageTrainer
+    base = recbole_get_trainer(model_type, model_name)
+    if issubclass(base, CompatTrainerMixin):
+        return base
+    return type(f"Compat{base.__name__}", (CompatTrainerMixin, base), {})
