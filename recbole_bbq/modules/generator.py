@@ -1,0 +1,628 @@
+"""Encoder-decoder generator of semantic IDs (stage 2 of TIGER and BBQRec).
+
+An item is represented by its *semantic ID*: a tuple ``(c_1, ..., c_L)`` of discrete codes,
+one per level, with ``c_l in {0, ..., level_sizes[l] - 1}``. Given a user's history of items
+(each flattened into its L level tokens), the model generates the next item's ID
+autoregressively (TIGER, Rajput et al. 2023; BBQRec eq. 1)::
+
+    p(c_1, ..., c_L | history) = prod_{l=1..L} p(c_l | c_<l, history)
+
+The network is a T5-style pre-norm encoder-decoder:
+
+* encoder input: the history's tokens flattened item-major, ``[item1 level1..L, item2
+  level1..L, ...]``, embedded as ``token_emb[level](code) + level_emb[level] +
+  position_emb[item position]``; pre-norm self-attention + FFN blocks; final norm.
+* decoder input: ``[BOS, c_1, ..., c_{L-1}]`` (teacher forcing), embedded as ``token_emb`` +
+  ``level_emb`` of the token's level, plus a decoder-position embedding; pre-norm causal
+  self-attention, cross-attention to the encoder output, FFN; final norm.
+* output: decoder position ``l`` (after BOS and ``l`` tokens) is projected by the level-``l``
+  head onto ``level_sizes[l]`` classes.
+
+Padding: history items with ``history_mask == False`` never attend and are never attended
+to (their keys get exactly zero attention weight, their hidden states are zeroed after every
+layer), so the output does not depend on the codes stored at padded positions. A row with no
+real item gives zero memory and zero cross-attention (no NaN).
+
+Extending the encoder attention (BBQRec's similarity-enhanced self-attention)
+-----------------------------------------------------------------------------
+:class:`MultiHeadAttention` computes ``weights = softmax(q k^T / sqrt(d_head) + mask)`` and
+then calls the overridable ``self.combine(weights, v, **attn_kwargs)`` (default
+``weights @ v``). Any keyword arguments given to :meth:`SemanticIDGenerator.encode`,
+``forward``, ``loss`` or ``target_log_prob`` are passed unchanged to ``combine`` of every
+encoder self-attention module (never to the decoder). To swap the attention, pass
+``attention_cls=MySimilarityAttention`` (a subclass of :class:`MultiHeadAttention` taking the
+same constructor arguments) or, for a different layer, ``encoder_layer_cls`` (same
+constructor signature as :class:`EncoderLayer`). In ``combine`` the token axis has length
+``S = T * n_levels`` laid out item-major: token ``s`` belongs to history slot ``s //
+n_levels`` and level ``s % n_levels``.
+
+Pure PyTorch; no RecBole import.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, List, Optional, Sequence, Tuple, Type
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "MultiHeadAttention",
+    "FeedForward",
+    "EncoderLayer",
+    "DecoderLayer",
+    "Encoder",
+    "Decoder",
+    "SemanticIDGenerator",
+    "DecoderState",
+]
+
+
+def _make_norm(kind: str, d_model: int, eps: float = 1e-6) -> nn.Module:
+    kind = kind.lower()
+    if kind in ("rms", "rmsnorm"):
+        return nn.RMSNorm(d_model, eps=eps)
+    if kind in ("layer", "layernorm", "ln"):
+        return nn.LayerNorm(d_model, eps=eps)
+    raise ValueError(f"unknown norm {kind!r}; use 'rms' or 'layer'")
+
+
+def _make_activation(kind: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    kind = kind.lower()
+    if kind == "relu":
+        return F.relu
+    if kind == "gelu":
+        return F.gelu
+    raise ValueError(f"unknown activation {kind!r}; use 'relu' or 'gelu'")
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head scaled dot-product attention with an overridable value-combination step.
+
+    ``inner = n_heads * d_head`` may differ from ``d_model``; the output projection maps it
+    back to ``d_model``.
+
+    Args (forward):
+        query: ``[B, Sq, d_model]``.
+        key_value: ``[B, Sk, d_model]``.
+        key_mask: optional bool ``[B, Sk]``, True = real key. Masked keys get weight exactly 0.
+        causal: if True, query ``i`` only sees keys ``j <= i`` (requires ``Sq == Sk``).
+        **attn_kwargs: forwarded to :meth:`combine`.
+
+    Queries with no visible key get all-zero weights and hence a zero output (no NaN).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0):
+        super().__init__()
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.d_head = d_head
+        inner = n_heads * d_head
+        self.q_proj = nn.Linear(d_model, inner, bias=False)
+        self.k_proj = nn.Linear(d_model, inner, bias=False)
+        self.v_proj = nn.Linear(d_model, inner, bias=False)
+        self.o_proj = nn.Linear(inner, d_model, bias=False)
+        self.attn_dropout = nn.Dropout(dropout)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, _ = x.shape
+        return x.view(b, s, self.n_heads, self.d_head).transpose(1, 2)  # [B, H, S, dh]
+
+    def attention_weights(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        key_mask: Optional[torch.Tensor] = None,
+        causal: bool = False,
+    ) -> torch.Tensor:
+        """``softmax(q k^T / sqrt(d_head) + mask)``; q ``[B,H,Sq,dh]``, k ``[B,H,Sk,dh]``."""
+        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.d_head)
+        sq, sk = scores.shape[-2], scores.shape[-1]
+        allowed = None
+        if key_mask is not None:
+            allowed = key_mask[:, None, None, :].to(torch.bool)  # [B,1,1,Sk]
+        if causal:
+            tri = torch.ones(sq, sk, dtype=torch.bool, device=scores.device).tril()
+            allowed = tri[None, None] if allowed is None else (allowed & tri[None, None])
+        if allowed is None:
+            return torch.softmax(scores, dim=-1)
+        # finite fill value: a row whose keys are all masked yields uniform weights instead of
+        # NaN, and the multiplication below then sets every masked weight to exactly 0.
+        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores, dim=-1)
+        return weights * allowed.to(weights.dtype)
+
+    def combine(self, weights: torch.Tensor, v: torch.Tensor, **attn_kwargs) -> torch.Tensor:
+        """Mix values with attention weights. Override to modulate the values.
+
+        Args:
+            weights: ``[B, H, Sq, Sk]`` attention probabilities (after dropout).
+            v: ``[B, H, Sk, d_head]`` projected values.
+            **attn_kwargs: whatever the caller passed to the encoder (unused here).
+        Returns:
+            ``[B, H, Sq, d_head]``; default ``weights @ v``.
+        """
+        return torch.matmul(weights, v)
+
+    def project_kv(self, key_value: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values ``[B, H, Sk, d_head]`` (cacheable for incremental decoding)."""
+        return self._split(self.k_proj(key_value)), self._split(self.v_proj(key_value))
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key_value: torch.Tensor,
+        key_mask: Optional[torch.Tensor] = None,
+        causal: bool = False,
+        **attn_kwargs,
+    ) -> torch.Tensor:
+        k, v = self.project_kv(key_value)
+        return self.attend(query, k, v, key_mask=key_mask, causal=causal, **attn_kwargs)
+
+    def attend(
+        self,
+        query: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        key_mask: Optional[torch.Tensor] = None,
+        causal: bool = False,
+        **attn_kwargs,
+    ) -> torch.Tensor:
+        """Attention of ``query [B, Sq, d_model]`` over projected ``k, v [B, H, Sk, d_head]``."""
+        q = self._split(self.q_proj(query))
+        weights = self.attention_weights(q, k, key_mask=key_mask, causal=causal)
+        weights = self.attn_dropout(weights)
+        out = self.combine(weights, v, **attn_kwargs)  # [B, H, Sq, dh]
+        b, _, sq, _ = out.shape
+        out = out.transpose(1, 2).reshape(b, sq, self.n_heads * self.d_head)
+        return self.o_proj(out)
+
+
+class FeedForward(nn.Module):
+    """Position-wise ``W_o(dropout(act(W_i x)))`` (T5 style, no biases)."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu"):
+        super().__init__()
+        self.wi = nn.Linear(d_model, d_ff, bias=False)
+        self.wo = nn.Linear(d_ff, d_model, bias=False)
+        self.act = _make_activation(activation)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.wo(self.dropout(self.act(self.wi(x))))
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm encoder block: ``x + SelfAttn(norm(x))`` then ``x + FFN(norm(x))``.
+
+    Self-attention goes through :meth:`self_attention`, which forwards ``**attn_kwargs`` to
+    the attention module (``self.self_attn``, an instance of ``attention_cls``).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_head: int,
+        d_ff: int,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm: str = "rms",
+        attention_cls: Type[MultiHeadAttention] = MultiHeadAttention,
+    ):
+        super().__init__()
+        self.self_attn = attention_cls(d_model, n_heads, d_head, dropout)
+        self.ffn = FeedForward(d_model, d_ff, dropout, activation)
+        self.norm_attn = _make_norm(norm, d_model)
+        self.norm_ffn = _make_norm(norm, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def self_attention(self, x: torch.Tensor, mask: torch.Tensor, **attn_kwargs) -> torch.Tensor:
+        """Self-attention over the (already normalised) tokens ``x`` with key mask ``mask``."""
+        return self.self_attn(x, x, key_mask=mask, **attn_kwargs)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, **attn_kwargs) -> torch.Tensor:
+        x = x + self.dropout(self.self_attention(self.norm_attn(x), mask, **attn_kwargs))
+        x = x + self.dropout(self.ffn(self.norm_ffn(x)))
+        return x * mask.unsqueeze(-1).to(x.dtype)  # padded query outputs do not matter
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm decoder block: causal self-attention, cross-attention, FFN.
+
+    ``x`` may hold ``G`` decoder sequences per memory row (``x.shape[0] == G *
+    memory.shape[0]``, rows ``b*G .. b*G+G-1`` belong to memory row ``b``), which is how beams
+    share one encoder output without copying it: for cross-attention the ``G`` sequences of
+    a user are concatenated along the query axis (queries do not interact there).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_head: int,
+        d_ff: int,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm: str = "rms",
+    ):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, n_heads, d_head, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, d_head, dropout)
+        self.ffn = FeedForward(d_model, d_ff, dropout, activation)
+        self.norm_self = _make_norm(norm, d_model)
+        self.norm_cross = _make_norm(norm, d_model)
+        self.norm_ffn = _make_norm(norm, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def _cross_and_ffn(
+        self,
+        x: torch.Tensor,
+        cross_kv: Tuple[torch.Tensor, torch.Tensor],
+        memory_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        bg, s, d = x.shape
+        b = cross_kv[0].shape[0]
+        h = self.norm_cross(x).reshape(b, (bg // b) * s, d)  # G sequences per memory row
+        c = self.cross_attn.attend(h, *cross_kv, key_mask=memory_mask).reshape(bg, s, d)
+        x = x + self.dropout(c)
+        return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor
+    ) -> torch.Tensor:
+        h = self.norm_self(x)
+        x = x + self.dropout(self.self_attn(h, h, causal=True))
+        return self._cross_and_ffn(x, self.cross_attn.project_kv(memory), memory_mask)
+
+    def step(
+        self,
+        x: torch.Tensor,
+        self_kv: Optional[Tuple[torch.Tensor, torch.Tensor]],
+        cross_kv: Tuple[torch.Tensor, torch.Tensor],
+        memory_mask: torch.Tensor,
+    ) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        """Incremental decoding of one new position ``x [B', 1, d]``.
+
+        ``self_kv``: cached self-attention keys/values ``[B', H, l, d_head]`` of the earlier
+        positions (None at the first step); ``cross_kv``: projected memory ``[B, H, S,
+        d_head]``. Returns the new hidden state and the extended self-attention cache.
+        """
+        h = self.norm_self(x)
+        k, v = self.self_attn.project_kv(h)
+        if self_kv is not None:
+            k = torch.cat([self_kv[0], k], dim=2)
+            v = torch.cat([self_kv[1], v], dim=2)
+        x = x + self.dropout(self.self_attn.attend(h, k, v))  # new position sees all earlier
+        return self._cross_and_ffn(x, cross_kv, memory_mask), (k, v)
+
+
+class Encoder(nn.Module):
+    """Stack of encoder layers plus final norm; padded positions are zeroed."""
+
+    def __init__(self, layers: Sequence[nn.Module], final_norm: nn.Module, dropout: float):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.final_norm = final_norm
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, **attn_kwargs) -> torch.Tensor:
+        m = mask.unsqueeze(-1).to(x.dtype)
+        x = self.dropout(x) * m
+        for layer in self.layers:
+            x = layer(x, mask, **attn_kwargs)
+        return self.dropout(self.final_norm(x)) * m
+
+
+class Decoder(nn.Module):
+    """Stack of decoder layers plus final norm."""
+
+    def __init__(self, layers: Sequence[nn.Module], final_norm: nn.Module, dropout: float):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.final_norm = final_norm
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor
+    ) -> torch.Tensor:
+        x = self.dropout(x)
+        for layer in self.layers:
+            x = layer(x, memory, memory_mask)
+        return self.dropout(self.final_norm(x))
+
+
+class SemanticIDGenerator(nn.Module):
+    """T5-style encoder-decoder that generates an item's semantic ID level by level.
+
+    Models ``p(c_1..c_L | history) = prod_l p(c_l | c_<l, history)`` (BBQRec eq. 1; TIGER)
+    and is trained with token cross-entropy under teacher forcing.
+
+    Args:
+        level_sizes: ``level_sizes[l]`` = number of codes at level ``l``; ``n_levels =
+            len(level_sizes)``.
+        max_history: number of history positions with a learned position embedding; inputs
+            may have at most this many history slots ``T``.
+        d_model, n_heads, d_head, d_ff, n_enc_layers, n_dec_layers, dropout: transformer
+            sizes (defaults = TIGER: 4+4 layers, d_model 128, 6 heads x 64, FFN 1024, 0.1).
+        activation: ``"relu"`` or ``"gelu"`` (FFN).
+        norm: ``"rms"`` (T5) or ``"layer"`` pre-norm.
+        position_order: ``"recent"`` (default): position 0 = most recent real item, 1 = the
+            one before, ...; ``"oldest"``: position 0 = oldest real item. Positions are
+            counted over real items only, so left- and right-padding give identical outputs.
+        attention_cls: attention class for the encoder self-attention (hook for BBQRec's
+            similarity-enhanced attention).
+        encoder_layer_cls: encoder layer class, constructed as ``encoder_layer_cls(d_model,
+            n_heads, d_head, d_ff, dropout, activation, norm, attention_cls)``.
+        init_std: std of the normal initialisation of embeddings and linear weights.
+    """
+
+    def __init__(
+        self,
+        level_sizes: Sequence[int],
+        max_history: int,
+        d_model: int = 128,
+        n_heads: int = 6,
+        d_head: int = 64,
+        d_ff: int = 1024,
+        n_enc_layers: int = 4,
+        n_dec_layers: int = 4,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm: str = "rms",
+        position_order: str = "recent",
+        attention_cls: Type[MultiHeadAttention] = MultiHeadAttention,
+        encoder_layer_cls: Type[nn.Module] = EncoderLayer,
+        init_std: float = 0.02,
+    ):
+        super().__init__()
+        self.level_sizes: List[int] = [int(s) for s in level_sizes]
+        if not self.level_sizes or min(self.level_sizes) < 1:
+            raise ValueError(f"level_sizes must be non-empty and positive, got {level_sizes}")
+        if position_order not in ("recent", "oldest"):
+            raise ValueError("position_order must be 'recent' or 'oldest'")
+        self.n_levels = len(self.level_sizes)
+        self.max_history = int(max_history)
+        self.d_model = d_model
+        self.position_order = position_order
+        self.init_std = init_std
+
+        # shared by encoder and decoder
+        self.token_emb = nn.ModuleList(nn.Embedding(n, d_model) for n in self.level_sizes)
+        self.level_emb = nn.Embedding(self.n_levels, d_model)
+        self.position_emb = nn.Embedding(self.max_history, d_model)  # encoder: item position
+        self.bos_emb = nn.Parameter(torch.zeros(d_model))
+        self.dec_position_emb = nn.Embedding(self.n_levels, d_model)  # decoder step 0..L-1
+
+        self.encoder = Encoder(
+            [
+                encoder_layer_cls(
+                    d_model, n_heads, d_head, d_ff, dropout, activation, norm, attention_cls
+                )
+                for _ in range(n_enc_layers)
+            ],
+            _make_norm(norm, d_model),
+            dropout,
+        )
+        self.decoder = Decoder(
+            [
+                DecoderLayer(d_model, n_heads, d_head, d_ff, dropout, activation, norm)
+                for _ in range(n_dec_layers)
+            ],
+            _make_norm(norm, d_model),
+            dropout,
+        )
+        self.heads = nn.ModuleList(nn.Linear(d_model, n) for n in self.level_sizes)
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ init / helpers
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=self.init_std)
+                if isinstance(module, nn.Linear) and module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.normal_(self.bos_emb, mean=0.0, std=self.init_std)
+
+    def _device(self) -> torch.device:
+        return self.bos_emb.device
+
+    def embed_level_tokens(self, codes: torch.Tensor, first_level: int = 0) -> torch.Tensor:
+        """Token + level embeddings for ``codes [..., n]`` holding levels ``first_level..+n-1``."""
+        n = codes.shape[-1]
+        out = []
+        for i in range(n):
+            lvl = first_level + i
+            out.append(self.token_emb[lvl](codes[..., i]) + self.level_emb.weight[lvl])
+        if not out:
+            return codes.new_zeros(codes.shape + (self.d_model,), dtype=self.bos_emb.dtype)
+        return torch.stack(out, dim=-2)
+
+    def history_positions(self, history_mask: torch.Tensor) -> torch.Tensor:
+        """Position index (0..max_history-1) of every history slot; 0 at padded slots."""
+        mask = history_mask.to(torch.long)
+        rank = mask.cumsum(dim=1) - 1  # 0 = oldest real item
+        if self.position_order == "recent":
+            rank = mask.sum(dim=1, keepdim=True) - 1 - rank
+        return rank.clamp(min=0) * mask
+
+    # ------------------------------------------------------------------ encoder
+    def encode(
+        self, history_codes: torch.Tensor, history_mask: torch.Tensor, **attn_kwargs
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encode histories.
+
+        Args:
+            history_codes: LongTensor ``[B, T, n_levels]``; values at padded slots are ignored
+                (any value, e.g. -1 or 0).
+            history_mask: BoolTensor ``[B, T]``, True = real item (any padding side).
+            **attn_kwargs: passed to every encoder self-attention ``combine``.
+        Returns:
+            ``memory [B, T*n_levels, d_model]`` (zero at padded tokens) and
+            ``memory_mask [B, T*n_levels]`` (True = real token).
+        """
+        if history_codes.dim() != 3 or history_codes.shape[-1] != self.n_levels:
+            raise ValueError(
+                f"history_codes must be [B, T, {self.n_levels}], got {tuple(history_codes.shape)}"
+            )
+        b, t, L = history_codes.shape
+        if t > self.max_history:
+            raise ValueError(f"history has {t} slots but max_history={self.max_history}")
+        mask = history_mask.to(torch.bool)
+        codes = history_codes.masked_fill(~mask.unsqueeze(-1), 0)
+        x = self.embed_level_tokens(codes)  # [B, T, L, d]
+        x = x + self.position_emb(self.history_positions(mask)).unsqueeze(2)
+        x = x.reshape(b, t * L, self.d_model)
+        token_mask = mask.unsqueeze(-1).expand(b, t, L).reshape(b, t * L)
+        memory = self.encoder(x, token_mask, **attn_kwargs)
+        return memory, token_mask
+
+    # ------------------------------------------------------------------ decoder
+    def _decoder_input(self, prefix_codes: torch.Tensor) -> torch.Tensor:
+        """``[B', l]`` prefix -> decoder input ``[B', l+1, d]`` = BOS, c_1..c_l (+positions)."""
+        bp, l = prefix_codes.shape
+        bos = self.bos_emb.expand(bp, 1, self.d_model)
+        x = torch.cat([bos, self.embed_level_tokens(prefix_codes)], dim=1)
+        return x + self.dec_position_emb.weight[: l + 1]
+
+    def decode_hidden(
+        self, memory: torch.Tensor, memory_mask: torch.Tensor, prefix_codes: torch.Tensor
+    ) -> torch.Tensor:
+        """Decoder states ``[B', l+1, d]`` for input ``BOS, prefix``; see :meth:`decode_logits`."""
+        if prefix_codes.shape[0] % memory.shape[0] != 0:
+            raise ValueError(
+                f"prefix batch {prefix_codes.shape[0]} is not a multiple of memory batch "
+                f"{memory.shape[0]}"
+            )
+        return self.decoder(self._decoder_input(prefix_codes), memory, memory_mask)
+
+    def decode_logits(
+        self, memory: torch.Tensor, memory_mask: torch.Tensor, prefix_codes: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits of the next level given a prefix of ``l`` codes.
+
+        Args:
+            memory, memory_mask: output of :meth:`encode`, batch ``B``.
+            prefix_codes: LongTensor ``[B', l]`` with ``0 <= l < n_levels`` and ``B' = G * B``:
+                rows ``b*G .. b*G+G-1`` are decoded against memory row ``b`` (e.g. ``G`` beams
+                per user, in ``repeat_interleave`` order). ``G = 1`` is the plain case.
+        Returns:
+            ``[B', level_sizes[l]]`` unnormalised logits for level ``l``.
+        """
+        l = prefix_codes.shape[1]
+        if not 0 <= l < self.n_levels:
+            raise ValueError(f"prefix length {l} must be in [0, {self.n_levels})")
+        h = self.decode_hidden(memory, memory_mask, prefix_codes)
+        return self.heads[l](h[:, -1])
+
+    # ------------------------------------------------------------------ incremental decoding
+    def start_decoding(self, memory: torch.Tensor, memory_mask: torch.Tensor) -> "DecoderState":
+        """Begin incremental decoding (used by beam search): projects the memory once per
+        decoder layer for cross-attention; see :meth:`decode_step`."""
+        cross = [layer.cross_attn.project_kv(memory) for layer in self.decoder.layers]
+        return DecoderState(memory_mask, cross, [None] * len(cross), memory.shape[0])
+
+    def decode_step(
+        self, state: "DecoderState", prev_codes: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """Feed one decoder position and return the logits of the next level.
+
+        Step ``l`` (``state.length == l``) feeds BOS (``l == 0``, ``prev_codes`` None, one row
+        per memory row) or the level-``l-1`` codes ``prev_codes [B']`` (``B' = G * B``, rows
+        grouped per memory row as in :meth:`decode_logits`) and returns ``[B',
+        level_sizes[l]]`` logits, equal to ``decode_logits`` on the whole prefix. Reorder
+        or expand rows between steps with :meth:`DecoderState.reorder`.
+        """
+        l = state.length
+        if not 0 <= l < self.n_levels:
+            raise ValueError(f"decoder already produced all {self.n_levels} levels")
+        if l == 0:
+            x = self.bos_emb.expand(state.n_memory_rows, 1, self.d_model)
+        else:
+            if prev_codes is None:
+                raise ValueError("prev_codes is required after the first step")
+            x = (self.token_emb[l - 1](prev_codes) + self.level_emb.weight[l - 1]).unsqueeze(1)
+        x = self.decoder.dropout(x + self.dec_position_emb.weight[l])
+        for i, layer in enumerate(self.decoder.layers):
+            x, state.self_kv[i] = layer.step(
+                x, state.self_kv[i], state.cross_kv[i], state.memory_mask
+            )
+        h = self.decoder.dropout(self.decoder.final_norm(x))
+        state.length = l + 1
+        return self.heads[l](h[:, 0])
+
+    # ------------------------------------------------------------------ training API
+    def forward(
+        self,
+        history_codes: torch.Tensor,
+        history_mask: torch.Tensor,
+        target_codes: torch.Tensor,
+        **attn_kwargs,
+    ) -> List[torch.Tensor]:
+        """Teacher-forced logits for every level in one decoder pass.
+
+        Args:
+            history_codes ``[B, T, L]``, history_mask ``[B, T]``: see :meth:`encode`.
+            target_codes: LongTensor ``[B, L]``, the next item's semantic ID.
+        Returns:
+            list of ``L`` tensors, element ``l`` of shape ``[B, level_sizes[l]]`` =
+            logits of ``p(c_l | c_<l, history)``.
+        """
+        memory, memory_mask = self.encode(history_codes, history_mask, **attn_kwargs)
+        h = self.decode_hidden(memory, memory_mask, target_codes[:, : self.n_levels - 1])
+        return [self.heads[l](h[:, l]) for l in range(self.n_levels)]
+
+    def loss(
+        self,
+        history_codes: torch.Tensor,
+        history_mask: torch.Tensor,
+        target_codes: torch.Tensor,
+        **attn_kwargs,
+    ) -> torch.Tensor:
+        """Mean token cross-entropy over all levels and samples (scalar)."""
+        logits = self.forward(history_codes, history_mask, target_codes, **attn_kwargs)
+        losses = [F.cross_entropy(lg, target_codes[:, l]) for l, lg in enumerate(logits)]
+        return torch.stack(losses).mean()
+
+    def target_log_prob(
+        self,
+        history_codes: torch.Tensor,
+        history_mask: torch.Tensor,
+        target_codes: torch.Tensor,
+        **attn_kwargs,
+    ) -> torch.Tensor:
+        """``log p(target ID | history) = sum_l log_softmax(logits_l)[c_l]``, shape ``[B]``."""
+        logits = self.forward(history_codes, history_mask, target_codes, **attn_kwargs)
+        total = torch.zeros(target_codes.shape[0], device=target_codes.device)
+        for l, lg in enumerate(logits):
+            lp = torch.log_softmax(lg.float(), dim=-1)
+            total = total + lp.gather(1, target_codes[:, l : l + 1]).squeeze(1)
+        return total
+
+
+class DecoderState:
+    """Cache of an incremental decode (see :meth:`SemanticIDGenerator.decode_step`).
+
+    Attributes: ``memory_mask [B, S]``; ``cross_kv`` (per decoder layer, projected memory,
+    never copied per beam); ``self_kv`` (per layer, ``[B', H, l, d_head]`` keys/values of the
+    positions fed so far); ``length`` (positions fed); ``n_memory_rows`` (``B``).
+    """
+
+    def __init__(self, memory_mask, cross_kv, self_kv, n_memory_rows: int):
+        self.memory_mask = memory_mask
+        self.cross_kv = cross_kv
+        self.self_kv = self_kv
+        self.n_memory_rows = n_memory_rows
+        self.length = 0
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Row ``r`` of the decoded sequences becomes old row ``index[r]`` (beam selection).
+
+        ``index`` must keep rows grouped per memory row: ``index.numel()`` is a multiple of
+        ``B`` and new rows ``b*G' .. b*G'+G'-1`` come from old rows of memory row ``b``.
+        """
+        self.self_kv = [
+            None if kv is None else (kv[0].index_select(0, index), kv[1].index_select(0, index))
+            for kv in self.self_kv
+        ]

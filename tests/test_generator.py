@@ -1,0 +1,242 @@
+"""Unit tests for recbole_bbq.modules.generator (pure torch, CPU, a few seconds)."""
+import pytest
+import torch
+
+from recbole_bbq.modules.generator import MultiHeadAttention, SemanticIDGenerator
+
+LEVELS = [7, 5, 6]
+T = 5
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """Tiny tensors: one intra-op thread avoids oversubscription stalls on busy CPUs."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny(**kw):
+    cfg = dict(
+        d_model=32, n_heads=2, d_head=16, d_ff=64, n_enc_layers=1, n_dec_layers=1, dropout=0.0
+    )
+    cfg.update(kw)
+    return SemanticIDGenerator(LEVELS, max_history=T + 2, **cfg)
+
+
+def batch(B=6, seed=0, right_pad=True):
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.stack(
+        [torch.randint(0, n, (B, T), generator=g) for n in LEVELS], dim=-1
+    )  # [B, T, L]
+    lengths = torch.randint(1, T + 1, (B,), generator=g)
+    lengths[0] = T  # one full row
+    ar = torch.arange(T)
+    mask = ar[None] < lengths[:, None] if right_pad else ar[None] >= (T - lengths)[:, None]
+    target = torch.stack([torch.randint(0, n, (B,), generator=g) for n in LEVELS], dim=-1)
+    return codes, mask, target
+
+
+def test_default_size_is_tiger():
+    m = SemanticIDGenerator([256, 256, 256, 4], max_history=20)
+    assert len(m.encoder.layers) == 4 and len(m.decoder.layers) == 4
+    att = m.encoder.layers[0].self_attn
+    assert (att.n_heads, att.d_head, m.d_model) == (6, 64, 128)
+    assert att.q_proj.out_features == 384 and att.o_proj.out_features == 128
+    assert m.encoder.layers[0].ffn.wi.out_features == 1024
+
+
+def test_output_shapes():
+    torch.manual_seed(0)
+    m = tiny()
+    codes, mask, target = batch()
+    logits = m(codes, mask, target)
+    assert len(logits) == len(LEVELS)
+    for l, lg in enumerate(logits):
+        assert lg.shape == (codes.shape[0], LEVELS[l])
+    memory, mmask = m.encode(codes, mask)
+    assert memory.shape == (codes.shape[0], T * len(LEVELS), 32)
+    assert mmask.shape == (codes.shape[0], T * len(LEVELS))
+    assert torch.equal(mmask, mask.repeat_interleave(len(LEVELS), dim=1))
+    for l in range(len(LEVELS)):
+        assert m.decode_logits(memory, mmask, target[:, :l]).shape == (codes.shape[0], LEVELS[l])
+    # several prefixes (beams) per memory row
+    assert m.decode_logits(memory, mmask, target[:, :2].repeat_interleave(3, 0)).shape == (
+        3 * codes.shape[0],
+        LEVELS[2],
+    )
+    loss = m.loss(codes, mask, target)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("kw", [{}, {"activation": "gelu", "norm": "layer"}])
+def test_overfits_tiny_batch(kw):
+    torch.manual_seed(0)
+    m = tiny(**kw)
+    codes, mask, target = batch(B=8, seed=1)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    first = None
+    for _ in range(100):
+        loss = m.loss(codes, mask, target)
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    final = m.loss(codes, mask, target).item()
+    assert first > 1.0
+    assert final < 0.05, (first, final)
+    # argmax reproduces every target token
+    preds = torch.stack([lg.argmax(-1) for lg in m(codes, mask, target)], dim=-1)
+    assert torch.equal(preds, target)
+
+
+def test_padding_invariance_and_side():
+    torch.manual_seed(0)
+    m = tiny(n_enc_layers=2, n_dec_layers=2).eval()
+    codes, mask, target = batch(seed=2)
+    ref = m(codes, mask, target)
+    noisy = codes.clone()
+    junk = torch.stack([torch.randint(0, n, codes.shape[:2]) for n in LEVELS], dim=-1)
+    noisy[~mask] = junk[~mask]
+    out = m(noisy, mask, target)
+    for a, b in zip(ref, out):
+        assert torch.equal(a, b)
+    # -1 codes at padded slots are accepted too
+    neg = codes.clone()
+    neg[~mask] = -1
+    for a, b in zip(ref, m(neg, mask, target)):
+        assert torch.equal(a, b)
+    # left-padding the same histories gives the same logits (positions counted over real items)
+    lengths = mask.sum(1)
+    left_codes = torch.full_like(codes, -1)
+    left_mask = torch.zeros_like(mask)
+    for i, n in enumerate(lengths.tolist()):
+        left_codes[i, T - n :] = codes[i, :n]
+        left_mask[i, T - n :] = True
+    for a, b in zip(ref, m(left_codes, left_mask, target)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # extra padded slots (more masked keys) change nothing: padding is really masked
+    extra_codes = torch.cat([codes, junk[:, :2]], dim=1)
+    extra_mask = torch.cat([mask, torch.zeros_like(mask[:, :2])], dim=1)
+    for a, b in zip(ref, m(extra_codes, extra_mask, target)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # sanity: a real history code does matter
+    changed = codes.clone()
+    changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
+    assert not torch.allclose(m(changed, mask, target)[0][0], ref[0][0])
+
+
+def test_all_padding_rows_no_nan():
+    torch.manual_seed(0)
+    m = tiny()
+    codes, mask, target = batch(seed=3)
+    mask[1] = False
+    mask[3] = False
+    m.train()
+    loss = m.loss(codes, mask, target)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+    m.eval()
+    memory, mmask = m.encode(codes, mask)
+    assert torch.isfinite(memory).all() and (memory[1] == 0).all()
+    for lg in m(codes, mask, target):
+        assert torch.isfinite(lg).all()
+    # an empty history is the same whatever its codes
+    other = codes.clone()
+    other[1] = torch.flip(codes[1], dims=[0])
+    for a, b in zip(m(codes, mask, target), m(other, mask, target)):
+        assert torch.equal(a[1], b[1])
+
+
+def test_teacher_forcing_matches_stepwise_decoding():
+    torch.manual_seed(0)
+    m = tiny(n_dec_layers=2).eval()
+    codes, mask, target = batch(seed=4)
+    tf = m(codes, mask, target)
+    memory, mmask = m.encode(codes, mask)
+    for l in range(len(LEVELS)):
+        step = m.decode_logits(memory, mmask, target[:, :l])
+        torch.testing.assert_close(step, tf[l], rtol=1e-5, atol=1e-5)
+    # grouped prefixes (G per memory row) match the expanded-memory computation
+    G = 3
+    prefixes = torch.stack([torch.randint(0, n, (codes.shape[0] * G,)) for n in LEVELS[:2]], -1)
+    grouped = m.decode_logits(memory, mmask, prefixes)
+    expanded = m.decode_logits(
+        memory.repeat_interleave(G, 0), mmask.repeat_interleave(G, 0), prefixes
+    )
+    torch.testing.assert_close(grouped, expanded, rtol=1e-5, atol=1e-5)
+    # incremental decoding with a key/value cache (used by beam search) gives the same logits,
+    # also after expanding/reordering rows like beam selection does
+    state = m.start_decoding(memory, mmask)
+    torch.testing.assert_close(m.decode_step(state), tf[0], rtol=1e-5, atol=1e-5)
+    B = codes.shape[0]
+    rows = torch.arange(B).repeat_interleave(G)  # row b*G+g continues memory row b's prefix
+    state.reorder(rows)
+    step1 = m.decode_step(state, prefixes[:, 0])
+    ref1 = m.decode_logits(memory, mmask, prefixes[:, :1])
+    torch.testing.assert_close(step1, ref1, rtol=1e-5, atol=1e-5)
+    perm = torch.cat([torch.randperm(G) + b * G for b in range(B)])  # shuffle beams within rows
+    state.reorder(perm)
+    step2 = m.decode_step(state, prefixes[perm, 1])
+    torch.testing.assert_close(step2, m.decode_logits(memory, mmask, prefixes[perm]),
+                               rtol=1e-5, atol=1e-5)
+    # target_log_prob = sum of per-level log-softmax
+    lp = m.target_log_prob(codes, mask, target)
+    ref = sum(torch.log_softmax(tf[l], -1).gather(1, target[:, l : l + 1]).squeeze(1)
+              for l in range(len(LEVELS)))
+    torch.testing.assert_close(lp, ref)
+
+
+class ScaledValueAttention(MultiHeadAttention):
+    """Test double of the BBQRec hook: multiplies v elementwise by a per-call factor."""
+
+    calls = 0
+
+    def combine(self, weights, v, scale=None, **attn_kwargs):
+        type(self).calls += 1
+        if scale is not None:
+            v = v * scale
+        return super().combine(weights, v, **attn_kwargs)
+
+
+def test_combine_hook_is_used():
+    torch.manual_seed(0)
+    base = tiny(n_enc_layers=2).eval()
+    torch.manual_seed(0)
+    hooked = tiny(n_enc_layers=2, attention_cls=ScaledValueAttention).eval()
+    hooked.load_state_dict(base.state_dict())
+    assert all(isinstance(layer.self_attn, ScaledValueAttention) for layer in hooked.encoder.layers)
+    codes, mask, target = batch(seed=5)
+    ref = base(codes, mask, target)
+    ScaledValueAttention.calls = 0
+    same = hooked(codes, mask, target)
+    assert ScaledValueAttention.calls == 2  # once per encoder layer, never in the decoder
+    for a, b in zip(ref, same):
+        assert torch.equal(a, b)
+    # kwargs flow from forward/encode to combine and change the outputs
+    scaled = hooked(codes, mask, target, scale=torch.tensor(3.0))
+    assert not torch.allclose(scaled[0], ref[0], atol=1e-4)
+    scaled_loss = hooked.loss(codes, mask, target, scale=torch.tensor(3.0))
+    assert not torch.isclose(scaled_loss, base.loss(codes, mask, target))
+    mem_a, _ = hooked.encode(codes, mask, scale=torch.tensor(3.0))
+    mem_b, _ = base.encode(codes, mask)
+    assert not torch.allclose(mem_a, mem_b, atol=1e-4)
+
+
+def test_history_positions():
+    mask = torch.tensor([[True, True, True, False], [False, True, True, False]])
+    assert tiny().history_positions(mask).tolist() == [[2, 1, 0, 0], [0, 1, 0, 0]]
+    assert tiny(position_order="oldest").history_positions(mask).tolist() == [
+        [0, 1, 2, 0],
+        [0, 0, 1, 0],
+    ]
+
+
+def test_rejects_too_long_history():
+    m = tiny()
+    codes, mask, target = batch()
+    with pytest.raises(ValueError):
+        m.encode(torch.cat([codes, codes], 1), torch.cat([mask, mask], 1))  # 10 > T + 2
