@@ -7,9 +7,10 @@ to downgrade, the plugin repairs exactly what breaks, and nothing else:
    (see setup.py), and this plugin never imports ``recbole.quick_start`` -- the only module
    that imports ray. :func:`check_recbole` verifies the installed version.
 2. numpy 2 removed ``np.float_``, ``np.complex_`` and ``np.unicode_``; RecBole's
-   ``Config.compatibility_settings`` reads them to re-create ``np.float`` & co., which its
-   data and evaluator modules still use. :func:`patch_numpy` restores the three aliases it
-   reads (``np.bool8`` too, for third-party RecBole models).
+   ``Config.compatibility_settings`` reads them to re-create ``np.float``, ``np.int`` & co.,
+   which its data and evaluator modules still use, so it raises on numpy 2.
+   :func:`patch_numpy` sets both sets of aliases itself (``np.bool8`` too, for third-party
+   RecBole models), so RecBole's metrics work even before any Config exists.
 3. ``torch.utils.tensorboard`` needs the ``tensorboard`` package, which RecBole's trainer
    imports unconditionally. When it is absent (it is an optional extra here),
    :func:`patch_tensorboard` installs a no-op ``SummaryWriter`` and says so once.
@@ -32,10 +33,18 @@ RECBOLE_VERSION = "1.2.1"
 _INSTALL_HINT = f'pip install --no-deps "recbole=={RECBOLE_VERSION}"'
 
 _NUMPY_ALIASES = {
+    # removed in numpy 2, read by RecBole's Config.compatibility_settings
     "float_": "float64",
     "complex_": "complex128",
     "unicode_": "str_",
     "bool8": "bool_",
+    # removed in numpy 1.24, used by RecBole's data and evaluator code
+    "float": "float64",
+    "int": "int_",
+    "complex": "complex128",
+    "object": "object_",
+    "str": "str_",
+    "unicode": "str_",
 }
 
 
@@ -45,7 +54,7 @@ def patch_numpy() -> list[str]:
 
     added = []
     for alias, target in _NUMPY_ALIASES.items():
-        if alias not in np.__dict__:
+        if alias not in np.__dict__:  # never replace an alias numpy still defines
             setattr(np, alias, getattr(np, target))
             added.append(alias)
     return added

@@ -36,8 +36,8 @@ class Config(RecBoleConfig):
     """
 
     def compatibility_settings(self):
+        # RecBole's version reads np.float_ & co., which numpy 2 removed
         compat.patch_numpy()
-        super().compatibility_settings()
 
     def _load_cmd_line(self):
         return {}

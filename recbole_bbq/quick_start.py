@@ -69,7 +69,7 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
     test_time = time() - start
 
-    n_test_users = len(test_data.uid_list) if hasattr(test_data, "uid_list") else None
+    n_test_users = test_data.sample_size  # one evaluated row per user in full ranking
     stage_times = dict(getattr(trainer, "stage_times", {}) or {"train": train_time})
     result = {
         "model": config["model"],

@@ -19,11 +19,12 @@ def get_model(model_name: str):
         return model_class
     try:
         return recbole_get_model(model_name)
-    except ValueError:
+    except (ValueError, ImportError) as exc:
+        # RecBole's lookup imports its optional lightgbm/xgboost wrappers for unknown names
         known = ", ".join(sorted(plugin_models.__all__))
         raise ValueError(
-            f"unknown model {model_name!r}: not a recbole_bbq model ({known}) "
-            f"nor a RecBole model"
+            f"unknown model {model_name!r}: not a recbole_bbq model ({known}) nor a RecBole "
+            f"model (RecBole's lookup said: {exc})"
         ) from None
 
 

@@ -45,6 +45,7 @@ class GenerativeRecommender(SequentialRecommender):
                 f"among -inf ties. Set beam_size >= {max_topk}."
             )
         self.resolve_collisions = bool(config["resolve_collisions"])
+        self.length_buckets = int(config["length_buckets"] or 1)
         # item tokens by internal id: tokenizer files are keyed by token, not by internal id
         self.item_tokens = list(dataset.field2id_token[dataset.iid_field])
         self.register_buffer("item_codes", torch.zeros(0, 0, dtype=torch.long))
@@ -135,33 +136,49 @@ class GenerativeRecommender(SequentialRecommender):
         """Extra inputs of the encoder self-attention (BBQRec's similarity module)."""
         return {}
 
-    def _history(self, interaction):
-        item_seq = interaction[self.ITEM_SEQ]
-        length = int(interaction[self.ITEM_SEQ_LEN].max())
-        item_seq = item_seq[:, : max(length, 1)]  # RecBole right-pads to MAX_ITEM_LIST_LENGTH
-        return item_seq, self.item_codes[item_seq], item_seq > 0
+    def _length_buckets(self, interaction):
+        """Row groups of similar history length, each trimmed to its own longest history.
+
+        RecBole right-pads every history to MAX_ITEM_LIST_LENGTH; most are much shorter
+        (Beauty: 4.5 items on average of 20). Running the encoder on length-sorted chunks
+        gives exactly the same per-row results with a fraction of the padded tokens.
+        """
+        item_seq, lengths = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        order = torch.argsort(lengths, stable=True)
+        n_chunks = max(1, min(self.length_buckets, len(order)))
+        for rows in torch.tensor_split(order, n_chunks):
+            if len(rows) == 0:
+                continue
+            width = max(int(lengths[rows].max()), 1)
+            seq = item_seq[rows, :width]
+            yield rows, seq, self.item_codes[seq], seq > 0
 
     def calculate_loss(self, interaction):
         if self.generator is None:
             raise RuntimeError("calculate_loss is stage 2; stage 1 has not produced semantic IDs")
-        item_seq, history_codes, history_mask = self._history(interaction)
-        target = self.item_codes[interaction[self.POS_ITEM_ID]]
-        return self.generator.loss(
-            history_codes, history_mask, target, **self.generator_attention_kwargs(item_seq)
-        )
+        targets = self.item_codes[interaction[self.POS_ITEM_ID]]
+        total = 0.0
+        for rows, seq, codes, mask in self._length_buckets(interaction):
+            loss = self.generator.loss(
+                codes, mask, targets[rows], **self.generator_attention_kwargs(seq)
+            )
+            total = total + loss * len(rows)
+        return total / len(targets)
 
     @torch.no_grad()
     def full_sort_predict(self, interaction):
-        item_seq, history_codes, history_mask = self._history(interaction)
-        leaf_ids, log_probs = constrained_beam_search(
-            self.generator,
-            history_codes,
-            history_mask,
-            self.trie,
-            self.beam_size,
-            **self.generator_attention_kwargs(item_seq),
-        )
-        return scores_for_all_items(leaf_ids, log_probs, self.trie, self.n_items)
+        n_rows = len(interaction[self.ITEM_SEQ])
+        scores = None
+        for rows, seq, codes, mask in self._length_buckets(interaction):
+            leaf_ids, log_probs = constrained_beam_search(
+                self.generator, codes, mask, self.trie, self.beam_size,
+                **self.generator_attention_kwargs(seq),
+            )
+            chunk = scores_for_all_items(leaf_ids, log_probs, self.trie, self.n_items)
+            if scores is None:
+                scores = chunk.new_full((n_rows, self.n_items), float("-inf"))
+            scores[rows] = chunk
+        return scores
 
     def predict(self, interaction):
         raise NotImplementedError(

@@ -1,0 +1,48 @@
+"""The RecBole-facing generative model: bucketing is exact, scores obey the protocol."""
+import numpy as np
+import pytest
+import torch
+from recbole.data import create_dataset, data_preparation
+
+from conftest import tiny_config
+from recbole_bbq.config import Config
+from recbole_bbq.model import TIGER
+from recbole_bbq.modules.semantic_ids import build_semantic_ids
+
+
+@pytest.fixture
+def tiger_with_ids(tmp_path, synthetic_data_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = Config("TIGER", "synth", config_dict=tiny_config(tmp_path, synthetic_data_path))
+    dataset = create_dataset(config)
+    train, valid, _ = data_preparation(config, dataset)
+    torch.manual_seed(0)
+    model = TIGER(config, train.dataset)
+    rng = np.random.default_rng(0)
+    sem = build_semantic_ids(rng.integers(0, 8, size=(model.n_items - 1, 2)), [8, 8])
+    model.set_semantic_ids(sem.codes, sem.level_sizes, sem.stats)
+    model.eval()
+    batch = next(iter(valid))[0]
+    return model, batch, train
+
+
+def test_length_bucketing_changes_nothing(tiger_with_ids):
+    model, batch, train = tiger_with_ids
+    train_batch = next(iter(train))
+    assert len(set(train_batch[model.ITEM_SEQ_LEN].tolist())) > 3  # lengths really differ
+    results = {}
+    for buckets in (1, 4):
+        model.length_buckets = buckets
+        results[buckets] = (model.calculate_loss(train_batch), model.full_sort_predict(batch))
+    assert torch.allclose(results[1][0], results[4][0], atol=1e-6)
+    assert torch.equal(torch.isinf(results[1][1]), torch.isinf(results[4][1]))
+    finite = torch.isfinite(results[1][1])
+    assert torch.allclose(results[1][1][finite], results[4][1][finite], atol=1e-5)
+
+
+def test_every_row_has_at_least_max_topk_finite_scores(tiger_with_ids):
+    model, batch, _ = tiger_with_ids
+    scores = model.full_sort_predict(batch)
+    assert scores.shape == (len(batch[model.ITEM_SEQ]), model.n_items)
+    assert (torch.isfinite(scores).sum(1) >= 10).all()
+    assert torch.isinf(scores[:, 0]).all()  # the padding item is never generated
