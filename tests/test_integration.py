@@ -120,7 +120,7 @@ def test_missing_item_features_name_the_file_and_items(workdir):
         run_recbole_bbq("TIGER", "synth", config_dict=tiny_config(workdir, workdir / "data"))
 
 
-def test_crash_mid_training_keeps_the_earlier_checkpoint(workdir, monkeypatch):
+def test_crash_mid_training_keeps_checkpoints_and_resume_finishes_the_run(workdir, monkeypatch):
     config = tiny_config(workdir, workdir / "data", epochs=3)
     calls = {"n": 0}
     real_epoch = TwoStageTrainer._train_epoch
@@ -134,12 +134,26 @@ def test_crash_mid_training_keeps_the_earlier_checkpoint(workdir, monkeypatch):
     monkeypatch.setattr(TwoStageTrainer, "_train_epoch", crash_on_second)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_recbole_bbq("TIGER", "synth", config_dict=config)
-    saved = os.listdir(workdir / "saved")
-    checkpoints = [f for f in saved if f.endswith(".pth") and "tokenizer" not in f]
-    assert len(checkpoints) == 1 and not [f for f in saved if f.endswith(".tmp")]
-    state = compat.load_checkpoint(workdir / "saved" / checkpoints[0])
+    saved = sorted(os.listdir(workdir / "saved"))
+    assert not [f for f in saved if f.endswith(".tmp")]
+    assert any(f.endswith("-tokenizer.pth") for f in saved)  # stage 1 output survives
+    latest = [f for f in saved if f.endswith("-latest.pth")]
+    best = [f for f in saved if f.endswith(".pth") and "tokenizer" not in f and "latest" not in f]
+    assert len(latest) == 1 and len(best) == 1
+    state = compat.load_checkpoint(workdir / "saved" / latest[0])
     assert state["epoch"] == 0 and "item_codes" in state["state_dict"]
-    assert any(f.endswith("-tokenizer.pth") for f in saved)  # stage 1 output survives too
+    assert state["best_model_file"].endswith(best[0])
+
+    # resuming continues at epoch 1 with the saved IDs (no stage 1) and tests the best model
+    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", real_epoch)
+    monkeypatch.setattr(TwoStageTrainer, "fit_tokenizer", lambda *a, **k: pytest.fail("stage 1 ran"))
+    result = run_recbole_bbq(
+        "TIGER", "synth",
+        config_dict={**config, "resume_checkpoint": str(workdir / "saved" / latest[0])},
+    )
+    check_metrics(result)
+    assert result["epochs_trained"] == 2  # epochs 1 and 2
+    assert result["checkpoint"].endswith(best[0])
 
 
 def test_plugin_property_files_and_overrides(workdir):
@@ -170,3 +184,15 @@ def test_command_line_values_are_typed():
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown model 'TIGR'"):
         Config("TIGR", "synth")
+
+
+def test_packaged_properties_cover_every_plugin_model():
+    """properties/ ships as recbole_bbq.properties, so a wheel install finds it too."""
+    from importlib.resources import files
+
+    from recbole_bbq import model
+
+    root = files("recbole_bbq.properties")
+    assert (root / "overall.yaml").is_file()
+    for name in model.__all__:
+        assert (root / "model" / f"{name}.yaml").is_file(), name

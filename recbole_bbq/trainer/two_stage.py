@@ -34,6 +34,8 @@ class CompatTrainerMixin:
             "epoch": epoch,
             "cur_step": self.cur_step,
             "best_valid_score": self.best_valid_score,
+            "best_valid_result": self.best_valid_result,
+            "best_model_file": self.saved_model_file,
             "state_dict": self.model.state_dict(),
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
@@ -44,11 +46,16 @@ class CompatTrainerMixin:
 
     def resume_checkpoint(self, resume_file):
         resume_file = str(resume_file)
-        self.saved_model_file = resume_file
+        if not os.path.isfile(resume_file):
+            raise FileNotFoundError(f"resume_checkpoint {resume_file} does not exist")
         checkpoint = compat.load_checkpoint(resume_file, map_location=self.device)
+        # keep writing the best model where the interrupted run did (a "-latest" checkpoint
+        # records it), so the final test run loads the best epoch, not the last one
+        self.saved_model_file = checkpoint.get("best_model_file") or resume_file
         self.start_epoch = checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
+        self.best_valid_result = checkpoint.get("best_valid_result")
         if checkpoint["config"]["model"].lower() != self.config["model"].lower():
             self.logger.warning(
                 f"checkpoint {resume_file} was written by model {checkpoint['config']['model']}"
@@ -61,6 +68,28 @@ class CompatTrainerMixin:
 
     def _rebuild_optimizer_for_resume(self):
         """Hook: the optimiser must cover the parameters the checkpoint's optimiser covered."""
+
+    @property
+    def latest_model_file(self) -> str:
+        stem, ext = os.path.splitext(self.saved_model_file)
+        return stem + "-latest" + ext
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
+            callback_fn=None):
+        """RecBole's fit, plus a ``-latest`` checkpoint after every validated epoch.
+
+        RecBole only saves when validation improves; the latest checkpoint (with the
+        early-stopping state and the path of the best model) lets ``resume_checkpoint``
+        continue an interrupted run exactly where it stopped.
+        """
+
+        def save_latest(epoch_idx, valid_score):
+            if saved:
+                self._save_checkpoint(epoch_idx, verbose=False, saved_model_file=self.latest_model_file)
+            if callback_fn:
+                callback_fn(epoch_idx, valid_score)
+
+        return super().fit(train_data, valid_data, verbose, saved, show_progress, save_latest)
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if load_best_model:
