@@ -72,6 +72,18 @@ def read_meta(path, items) -> dict:
     return fields
 
 
+
+def attach_metadata(source: SourceData, meta, missing_reason: str) -> None:
+    """Title and category text from an Amazon metadata file, or why they are unavailable."""
+    if meta is None:
+        source.missing_reasons.update(text=missing_reason, category=missing_reason)
+        return
+    source.meta_file = str(Path(meta).resolve())
+    source.files.append(source.meta_file)
+    source.item_fields = read_meta(meta, set(source.inter["item_id"]))
+    source.default_text_fields = ["title"]
+    source.title_field, source.category_field = "title", "categories"
+
 def read(src, category: str, name: Optional[str] = None) -> SourceData:
     src = Path(src)
     if not src.is_dir():
@@ -81,15 +93,7 @@ def read(src, category: str, name: Optional[str] = None) -> SourceData:
     files = [str(reviews.resolve())]
     source = SourceData(name=name or category, source_format="amazon2014", inter=inter, files=files)
     meta = src / f"meta_{category}.json.gz"
-    if meta.is_file():
-        source.meta_file = require_file(meta, "metadata file")
-        files.append(source.meta_file)
-        source.item_fields = read_meta(meta, set(inter["item_id"]))
-        source.default_text_fields = ["title"]
-        source.title_field, source.category_field = "title", "categories"
-    else:
-        reason = f"no metadata file {meta}"
-        source.missing_reasons.update(text=reason, category=reason)
+    attach_metadata(source, meta if meta.is_file() else None, f"no metadata file {meta}")
     image = src / f"image_features_{category}.b"
     if image.is_file():
         source.image_file = str(image.resolve())

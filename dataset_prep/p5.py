@@ -16,7 +16,7 @@ from typing import Optional
 
 import pandas as pd
 
-from .amazon2014 import read_meta
+from .amazon2014 import attach_metadata
 from .common import DatasetPrepError, SourceData, require_file, sort_interactions
 from .pipeline import PrepOptions, prepare as _prepare
 
@@ -82,15 +82,7 @@ def read(src, name: Optional[str] = None) -> SourceData:
     meta = src / "item_meta.jsonl"
     if not meta.is_file():
         meta = _pick(src, f"meta_{name}.json.gz", "meta_*.json.gz")
-    if meta is not None:
-        source.meta_file = str(meta.resolve())
-        source.files.append(source.meta_file)
-        source.item_fields = read_meta(meta, set(inter["item_id"]))
-        source.default_text_fields = ["title"]
-        source.title_field, source.category_field = "title", "categories"
-    else:
-        reason = f"no item_meta.jsonl or meta_*.json.gz in {src}"
-        source.missing_reasons.update(text=reason, category=reason)
+    attach_metadata(source, meta, f"no item_meta.jsonl or meta_*.json.gz in {src}")
     image = _pick(src, f"image_features_{name}.b", "image_features_*.b")
     if image is not None:
         source.image_file = str(image.resolve())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import recbole_bbq  # noqa: F401  (applies the compatibility fixes before RecBole loads)
 from recbole_bbq.data.feature_store import (
@@ -44,6 +45,15 @@ def make_synthetic_dataset(root, name="synth", seed=0, modalities=MODALITY_DIMS)
         meta[modality] = {"encoder": f"synthetic-{dim}d", "dim": dim}
     write_metadata(metadata_path(folder, name), {"dataset": name, "modalities": meta})
     return folder
+
+
+@pytest.fixture
+def single_thread():
+    """Tiny tensors: one intra-op thread avoids oversubscription stalls on busy CPUs."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture

@@ -16,13 +16,7 @@ LEVELS = [4, 3, 3]
 N_ITEMS = 30  # item 0 is padding (all -1)
 T = 4
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscription stalls on busy CPUs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 
