@@ -20,7 +20,6 @@ from .common import (
     categories_text,
     clean_text,
     iter_records,
-    require_file,
     sort_interactions,
 )
 from .pipeline import PrepOptions, prepare as _prepare
