@@ -2,8 +2,9 @@
 
 Order (later wins), as in RecBole-GNN: RecBole's own defaults for the model and dataset, then
 ``properties/overall.yaml`` (the shared evaluation protocol of DESIGN section 2),
-``properties/model/<Model>.yaml``, ``properties/dataset/<dataset>.yaml``, then the user's
-``config_file_list``, ``config_dict`` and command-line values.
+``properties/model/<Model>.yaml`` (preceded by those of the model's plugin base classes, so
+``BBQRec_noMIM`` reads ``BBQRec.yaml`` first), ``properties/dataset/<dataset>.yaml``, then
+the user's ``config_file_list``, ``config_dict`` and command-line values.
 """
 from __future__ import annotations
 
@@ -25,6 +26,21 @@ def properties_dir() -> Path:
     from importlib.resources import files
 
     return Path(str(files("recbole_bbq.properties")))
+
+
+def _model_property_files(root: Path, model: str, model_class) -> list:
+    """``properties/model/<Name>.yaml`` of the model's base classes, then of the model.
+
+    A variant that subclasses a plugin model (``BBQRec_noMIM(BBQRec)``) inherits the base
+    model's defaults, so its own file holds only what differs.
+    """
+    names = [
+        cls.__name__
+        for cls in reversed(getattr(model_class, "__mro__", ()))
+        if cls.__module__.startswith("recbole_bbq.") and cls.__name__ != model
+    ]
+    files = [root / "model" / f"{name}.yaml" for name in dict.fromkeys(names + [model])]
+    return [f for f in files if f.is_file()]
 
 
 class Config(RecBoleConfig):
@@ -64,7 +80,7 @@ class Config(RecBoleConfig):
         root = properties_dir()
         for file in (
             root / "overall.yaml",
-            root / "model" / f"{model}.yaml",
+            *_model_property_files(root, model, model_class),
             root / "dataset" / f"{dataset}.yaml",
         ):
             if file.is_file():

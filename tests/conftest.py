@@ -13,6 +13,10 @@ from recbole_bbq.data.feature_store import (
     write_metadata,
 )
 
+# Every test tensor is tiny: one intra-op thread is as fast and never stalls when other
+# processes hold the cores (two threads per process on 2 busy cores made tests 10x slower).
+torch.set_num_threads(1)
+
 N_ITEMS, N_CLUSTERS, N_USERS = 40, 5, 80
 MODALITY_DIMS = {"text": 16, "image": 24, "category": 8}
 
@@ -45,15 +49,6 @@ def make_synthetic_dataset(root, name="synth", seed=0, modalities=MODALITY_DIMS)
         meta[modality] = {"encoder": f"synthetic-{dim}d", "dim": dim}
     write_metadata(metadata_path(folder, name), {"dataset": name, "modalities": meta})
     return folder
-
-
-@pytest.fixture
-def single_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscription stalls on busy CPUs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture

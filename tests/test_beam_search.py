@@ -1,5 +1,4 @@
 """Unit tests for recbole_bbq.modules.beam_search (pure torch, CPU, a few seconds)."""
-import itertools
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ LEVELS = [4, 3, 3]
 N_ITEMS = 30  # item 0 is padding (all -1)
 T = 4
 
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 

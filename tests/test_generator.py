@@ -8,7 +8,6 @@ LEVELS = [7, 5, 6]
 T = 5
 
 
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny(**kw):

@@ -73,6 +73,11 @@ class GenerativeRecommender(SequentialRecommender):
         """``(codes [n_items - 1, L] for items 1..n-1, level_sizes)`` from the trained tokenizer."""
         raise NotImplementedError
 
+    def tokenizer_diagnostics(self) -> dict:
+        """Extra values for the trainer's periodic stage-1 diagnostics (may replace its
+        ``utilisation``); e.g. BBQRec's codebook utilisation per signal."""
+        return {}
+
     def tokenizer_state_dict(self) -> dict:
         raise NotImplementedError
 

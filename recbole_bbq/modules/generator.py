@@ -34,7 +34,9 @@ encoder self-attention module (never to the decoder). To swap the attention, pas
 same constructor arguments) or, for a different layer, ``encoder_layer_cls`` (same
 constructor signature as :class:`EncoderLayer`). In ``combine`` the token axis has length
 ``S = T * n_levels`` laid out item-major: token ``s`` belongs to history slot ``s //
-n_levels`` and level ``s % n_levels``.
+n_levels`` and level ``s % n_levels``. A module with its own initialisation (e.g. an
+embedding that must start at ones) defines ``init_own_parameters()``, which
+:meth:`SemanticIDGenerator.reset_parameters` calls after its generic normal init.
 
 Pure PyTorch; no RecBole import.
 """
@@ -424,6 +426,10 @@ class SemanticIDGenerator(nn.Module):
                 if isinstance(module, nn.Linear) and module.bias is not None:
                     nn.init.zeros_(module.bias)
         nn.init.normal_(self.bos_emb, mean=0.0, std=self.init_std)
+        # modules with their own initialisation (e.g. similarity embeddings that start at 1)
+        for module in self.modules():
+            if module is not self and callable(getattr(module, "init_own_parameters", None)):
+                module.init_own_parameters()
 
     def _device(self) -> torch.device:
         return self.bos_emb.device

@@ -56,6 +56,31 @@ def append_disambiguation_level(codes: np.ndarray) -> np.ndarray:
     return np.concatenate([codes, rank[:, None]], axis=1)
 
 
+def tuple_tokens(per_signal_codes: np.ndarray):
+    """One token per level from several signals' codes (BBQRec sec. 4.1.2, PQ-style IDs).
+
+    ``per_signal_codes [S, n, L]`` holds each signal's residual codes of items ``1..n``. At
+    level ``l`` every distinct tuple ``(c^l_s1, c^l_s2, ...)`` that occurs becomes one dense
+    token id (tuples numbered in lexicographic order), so the ID keeps length ``L`` and the
+    level's vocabulary is the set of tuples that actually occur.
+
+    Returns ``(codes [n, L] int64, level_sizes)``. Collisions and the extra level are left
+    to :func:`build_semantic_ids`.
+    """
+    per_signal_codes = np.asarray(per_signal_codes, dtype=np.int64)
+    if per_signal_codes.ndim != 3 or per_signal_codes.shape[0] < 1:
+        raise ValueError(f"per_signal_codes must be [S, n, L], got {per_signal_codes.shape}")
+    _, n, n_levels = per_signal_codes.shape
+    codes = np.empty((n, n_levels), dtype=np.int64)
+    level_sizes = []
+    for level in range(n_levels):
+        tuples = per_signal_codes[:, :, level].T  # [n, S]
+        unique, inverse = np.unique(tuples, axis=0, return_inverse=True)
+        codes[:, level] = inverse.reshape(-1)
+        level_sizes.append(int(len(unique)))
+    return codes, level_sizes
+
+
 def build_semantic_ids(item_codes: np.ndarray, level_sizes, resolve_collisions: bool = True) -> SemanticIDs:
     """Semantic IDs for items ``1..n`` from their codes ``[n, L]`` (padding row 0 is added).
 

@@ -214,12 +214,15 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         return {
             "utilisation": codebook_utilisation(codes, level_sizes),
             "colliding_items": collision_stats(codes)["colliding_items"],
+            **self.model.tokenizer_diagnostics(),
         }
 
     def _log_semantic_id_stats(self):
         stats = self.model.semantic_id_stats
         before = stats["collisions_before_extra_level"]
         util = ", ".join(f"L{i + 1} {u:.1%}" for i, u in enumerate(stats["utilisation"]))
+        if stats.get("signal_utilisation"):
+            util += " (" + _format_signal_utilisation(stats["signal_utilisation"]) + ")"
         self.logger.info(
             set_color("semantic IDs", "blue")
             + f": codebook utilisation {util}; {before['colliding_items']} of "
@@ -279,8 +282,16 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         self._log_semantic_id_stats()
 
 
+def _format_signal_utilisation(per_signal: dict) -> str:
+    return ", ".join(f"{s} " + "/".join(f"{u:.0%}" for u in us) for s, us in per_signal.items())
+
+
 def _format_tokenizer_record(record: dict) -> str:
-    parts = [f"{k}: {v:.4f}" for k, v in record.items() if k not in ("epoch", "time", "utilisation", "colliding_items")]
+    parts = [
+        f"{k}: {v:.4f}" for k, v in record.items()
+        if k not in ("epoch", "time", "utilisation", "colliding_items")
+        and isinstance(v, (int, float))
+    ]
     text = (
         set_color(f"tokenizer epoch {record['epoch']}", "green")
         + f" [time: {record['time']:.2f}s, " + ", ".join(parts) + "]"
@@ -288,4 +299,6 @@ def _format_tokenizer_record(record: dict) -> str:
     if "utilisation" in record:
         util = "/".join(f"{u:.0%}" for u in record["utilisation"])
         text += f" utilisation {util}, colliding items {record['colliding_items']}"
+    if "signal_utilisation" in record:
+        text += "; per signal " + _format_signal_utilisation(record["signal_utilisation"])
     return text

@@ -1,0 +1,118 @@
+"""Similarity-enhanced self-attention of BBQRec's generator (paper sec. 4.2, eq. 14-17).
+
+For history items ``i, j`` with frozen stage-1 item vectors ``v`` (eq. 10):
+
+* eq. 14: ``d_ij = cos(v_i, v_j)`` (the paper's denominator ``||v_i|| ||q_j||`` is a typo
+  for ``||v_i|| ||v_j||``, see DESIGN 3.2);
+* eq. 15: ``sim_ij = round((d_ij + 1) / 2 * K)``, an integer bucket in ``[0, K]``;
+* eq. 17: every token of item ``i`` attending to every token of item ``j`` uses
+  ``e_ij = E_sim[sim_ij]``: ``out_(i,k) = sum_(j,l) alpha^(kl)_ij * (e_ij (.) W_V x_(j,l))``,
+  the attention weights ``alpha`` (eq. 16) are the standard ones and the bucket embedding
+  multiplies the value elementwise (one ``d_head`` slice per head).
+
+``E_sim`` (``K + 1`` rows of ``n_heads * d_head``) starts at ones, so a fresh model is
+exactly plain attention ("non-invasive"); it is trained with the generator.
+
+Cost. The encoder's token axis is item-major (``S = T * L`` tokens for ``T`` history slots
+of ``L`` levels; token ``s`` belongs to slot ``s // L``). Because ``e`` depends only on the
+(query item, key item) pair, the output is computed per *query item* ``a``: its values are
+modulated once, ``V'_a = e_(a, item(j)) (.) v_j`` (``[B, H, T, S, d_head]``), and the
+``L`` query tokens of item ``a`` then take an ordinary weighted sum ``w_a @ V'_a`` (one
+batched matmul). Extra memory is ``O(B * H * T * S * d_head) = O(B * H * T^2 * L *
+d_head)`` for ``V'`` plus ``O(B * T^2 * H * d_head)`` for the gathered ``e`` -- ``L`` times
+less than the naive per-token-pair tensor ``[B, H, S, S, d_head]``, and a factor
+``T * d_head / L`` more than plain attention's ``[B, H, S, S]`` weights. With TIGER's size
+(H=6, d_head=64), T=20, L=3 and 256 rows that is ~0.47 GB of float32 per encoder layer
+(kept for backward); the length-bucketed batches of ``GenerativeRecommender`` trim ``T``
+to each chunk's longest history, which shrinks it several-fold on Amazon data.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recbole_bbq.modules.generator import MultiHeadAttention
+
+__all__ = ["similarity_buckets", "SimilarityAttention"]
+
+
+def similarity_buckets(v_hist: torch.Tensor, mask: torch.Tensor, n_buckets: int) -> torch.Tensor:
+    """Bucketed cosine similarity between history items (eq. 14-15).
+
+    Args:
+        v_hist: ``[B, T, dim]`` frozen item vectors of the history slots.
+        mask: bool ``[B, T]``, True = real item.
+        n_buckets: ``K``; buckets are ``round((cos + 1) / 2 * K)`` in ``[0, K]``.
+    Returns:
+        LongTensor ``[B, T, T]``; pairs involving a padded slot get bucket 0 (never used:
+        padding neither attends nor is attended). A zero vector has cosine 0 with anything.
+    """
+    v = F.normalize(v_hist.float(), dim=-1)
+    cos = torch.matmul(v, v.transpose(1, 2)).clamp(-1.0, 1.0)
+    buckets = torch.round((cos + 1.0) / 2.0 * n_buckets).long().clamp(0, n_buckets)
+    pair_mask = mask[:, :, None] & mask[:, None, :]
+    return buckets.masked_fill(~pair_mask.to(torch.bool), 0)
+
+
+class SimilarityAttention(MultiHeadAttention):
+    """:class:`MultiHeadAttention` whose values are modulated by item-pair similarity embeddings.
+
+    Use as the generator's encoder ``attention_cls`` (e.g. ``functools.partial(
+    SimilarityAttention, n_buckets=K)``) and pass ``item_sim_buckets`` (from
+    :func:`similarity_buckets`) to the generator; without it the module is plain attention.
+    """
+
+    def __init__(
+        self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0, n_buckets: int = 100
+    ):
+        super().__init__(d_model, n_heads, d_head, dropout)
+        if n_buckets < 1:
+            raise ValueError(f"n_buckets (K) must be >= 1, got {n_buckets}")
+        self.n_buckets = int(n_buckets)
+        self.sim_embedding = nn.Embedding(self.n_buckets + 1, n_heads * d_head)  # E_sim
+        self.reset_similarity()
+
+    def reset_similarity(self) -> None:
+        """E_sim = 1: the module starts as plain attention (the paper's non-invasive init)."""
+        nn.init.ones_(self.sim_embedding.weight)
+
+    def init_own_parameters(self) -> None:
+        """Called by ``SemanticIDGenerator.reset_parameters`` after its generic init."""
+        self.reset_similarity()
+
+    def combine(
+        self,
+        weights: torch.Tensor,
+        v: torch.Tensor,
+        item_sim_buckets: torch.Tensor = None,
+        **attn_kwargs,
+    ) -> torch.Tensor:
+        """``out_(a,k) = sum_(t,l) w_(a,k),(t,l) * (E_sim[sim_at] (.) v_(t,l))`` per head.
+
+        Args:
+            weights: ``[B, H, S, S]`` attention probabilities, ``S = T * L`` item-major.
+            v: ``[B, H, S, d_head]`` projected values.
+            item_sim_buckets: LongTensor ``[B, T, T]`` bucket of every (query item, key item)
+                pair, or None for plain attention.
+        """
+        if item_sim_buckets is None:
+            return torch.matmul(weights, v)
+        b, h, sq, sk = weights.shape
+        t = item_sim_buckets.shape[-1]
+        if sq != sk or sk % t != 0 or item_sim_buckets.shape != (b, t, t):
+            raise ValueError(
+                f"item_sim_buckets {tuple(item_sim_buckets.shape)} does not fit self-attention "
+                f"over {sk} tokens of batch {b} (need [B, T, T] with S = T * L)"
+            )
+        n_levels = sk // t
+        d = v.shape[-1]
+        # e_(a,t) per head: [B, T, T, H*dh] -> [B, H, T_q, T_k, dh]
+        e = self.sim_embedding(item_sim_buckets).view(b, t, t, h, d).permute(0, 3, 1, 2, 4)
+        # values modulated per query item: V'_a[(t,l)] = e_(a,t) (.) v_(t,l) -> [B, H, T, S, dh]
+        v_items = v.view(b, h, 1, t, n_levels, d)
+        modulated = (e.unsqueeze(4) * v_items).reshape(b, h, t, sk, d)
+        # the L query tokens of item a mix V'_a with their ordinary weights
+        w = weights.reshape(b, h, t, n_levels, sk)
+        out = torch.matmul(w, modulated)  # [B, H, T, L, dh]
+        return out.reshape(b, h, sq, d)

@@ -1,0 +1,121 @@
+"""Similarity-enhanced self-attention (BBQRec eq. 14-17)."""
+import functools
+
+import torch
+
+from recbole_bbq.modules.generator import MultiHeadAttention, SemanticIDGenerator
+from recbole_bbq.modules.similarity_attention import SimilarityAttention, similarity_buckets
+
+
+B, T, L, K = 3, 4, 3, 10
+D_MODEL, H, DH = 16, 2, 8
+
+
+def inputs(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, T * L, D_MODEL, generator=g)
+    item_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    buckets = torch.randint(0, K + 1, (B, T, T), generator=g)
+    return x, item_mask, buckets
+
+
+def pair(seed=0):
+    torch.manual_seed(seed)
+    plain = MultiHeadAttention(D_MODEL, H, DH)
+    sim = SimilarityAttention(D_MODEL, H, DH, n_buckets=K)
+    missing, unexpected = sim.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["sim_embedding.weight"] and not unexpected
+    return plain, sim
+
+
+def test_buckets_map_cosine_minus_one_zero_one_to_0_half_k():
+    v = torch.tensor([[[1.0, 0.0], [-2.0, 0.0], [0.0, 3.0], [5.0, 5.0]]])
+    mask = torch.tensor([[True, True, True, False]])
+    buckets = similarity_buckets(v, mask, 100)
+    assert buckets.shape == (1, 4, 4) and buckets.dtype == torch.long
+    assert buckets[0, 0, 0] == 100 and buckets[0, 0, 1] == 0 and buckets[0, 0, 2] == 50
+    assert buckets[0, 1, 2] == 50 and buckets[0, 1, 0] == 0
+    assert (buckets[0, 3] == 0).all() and (buckets[0, :, 3] == 0).all()  # padded pairs
+    assert int(similarity_buckets(v, torch.ones(1, 4, dtype=torch.bool), 100).max()) <= 100
+
+
+def test_ones_embedding_is_exactly_plain_attention():
+    plain, sim = pair()
+    assert torch.equal(sim.sim_embedding.weight, torch.ones(K + 1, H * DH))
+    x, item_mask, buckets = inputs()
+    token_mask = item_mask.repeat_interleave(L, dim=1)
+    expected = plain(x, x, key_mask=token_mask)
+    got = sim(x, x, key_mask=token_mask, item_sim_buckets=buckets)
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_matches_the_per_token_pair_definition():
+    """Efficient grouping == naive sum_j w_ij * (e_(item i, item j) (.) v_j) per head."""
+    plain, sim = pair()
+    with torch.no_grad():
+        sim.sim_embedding.weight.normal_()
+    x, item_mask, buckets = inputs(1)
+    token_mask = item_mask.repeat_interleave(L, dim=1)
+    got = sim(x, x, key_mask=token_mask, item_sim_buckets=buckets)
+    assert not torch.allclose(got, plain(x, x, key_mask=token_mask), atol=1e-3)
+
+    q, (k, v) = sim._split(sim.q_proj(x)), sim.project_kv(x)
+    w = sim.attention_weights(q, k, key_mask=token_mask)  # [B, H, S, S]
+    item = torch.arange(T * L) // L
+    e = sim.sim_embedding(buckets[:, item][:, :, item])  # [B, S, S, H*DH]
+    e = e.view(B, T * L, T * L, H, DH).permute(0, 3, 1, 2, 4)  # [B, H, S, S, DH]
+    naive = (w.unsqueeze(-1) * e * v.unsqueeze(2)).sum(3)  # [B, H, S, DH]
+    naive = sim.o_proj(naive.transpose(1, 2).reshape(B, T * L, H * DH))
+    assert torch.allclose(got, naive, atol=1e-5)
+
+
+def generator(attention_cls=None):
+    torch.manual_seed(0)
+    kw = {"attention_cls": attention_cls} if attention_cls else {}
+    return SemanticIDGenerator(
+        [5, 6, 4], max_history=T, d_model=D_MODEL, n_heads=H, d_head=DH, d_ff=32,
+        n_enc_layers=2, n_dec_layers=1, dropout=0.0, **kw
+    ).eval()
+
+
+def test_generator_starts_as_plain_attention():
+    plain = generator()
+    sim = generator(functools.partial(SimilarityAttention, n_buckets=K))
+    for layer in sim.encoder.layers:  # the generator's generic init must not touch E_sim
+        assert torch.equal(layer.self_attn.sim_embedding.weight, torch.ones(K + 1, H * DH))
+    sim.load_state_dict(plain.state_dict(), strict=False)
+    g = torch.Generator().manual_seed(3)
+    codes = torch.stack([torch.randint(0, n, (B, T), generator=g) for n in (5, 6, 4)], -1)
+    _, item_mask, buckets = inputs()
+    target = torch.tensor([[1, 2, 3], [0, 0, 0], [4, 5, 1]])
+    expected = plain.target_log_prob(codes, item_mask, target)
+    got = sim.target_log_prob(codes, item_mask, target, item_sim_buckets=buckets)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_padding_never_changes_outputs():
+    sim = generator(functools.partial(SimilarityAttention, n_buckets=K))
+    with torch.no_grad():
+        for layer in sim.encoder.layers:
+            layer.self_attn.sim_embedding.weight.uniform_(0.0, 2.0)
+    g = torch.Generator().manual_seed(4)
+    codes = torch.stack([torch.randint(0, n, (B, T), generator=g) for n in (5, 6, 4)], -1)
+    _, item_mask, buckets = inputs(2)
+    target = torch.tensor([[1, 2, 3], [0, 0, 0], [4, 5, 1]])
+    memory, _ = sim.encode(codes, item_mask, item_sim_buckets=buckets)
+    logp = sim.target_log_prob(codes, item_mask, target, item_sim_buckets=buckets)
+
+    pad = ~item_mask
+    pair_pad = pad[:, :, None] | pad[:, None, :]
+    codes2 = codes.clone()
+    codes2[pad] = torch.tensor([4, 5, 3])
+    buckets2 = torch.where(pair_pad, (buckets + 3) % (K + 1), buckets)
+    assert not torch.equal(buckets2, buckets)
+    memory2, _ = sim.encode(codes2, item_mask, item_sim_buckets=buckets2)
+    assert torch.allclose(memory, memory2, atol=1e-6)
+    logp2 = sim.target_log_prob(codes2, item_mask, target, item_sim_buckets=buckets2)
+    assert torch.allclose(logp, logp2, atol=1e-6)
+    # ... while the buckets of real pairs do matter
+    buckets3 = torch.where(pair_pad, buckets, (buckets + 3) % (K + 1))
+    memory3, _ = sim.encode(codes, item_mask, item_sim_buckets=buckets3)
+    assert not torch.allclose(memory, memory3, atol=1e-4)
