@@ -75,8 +75,9 @@ def standardize(values: torch.Tensor, present: torch.Tensor, eps: float = 1e-8) 
     """Z-score each dimension over the items that have features; others stay zero.
 
     Sentence-encoder outputs are L2-normalised (each of 384 dims ~0.05): an RQ-VAE trained on
-    them collapses onto a few codes (measured on ml-100k: 1682/1682 items colliding after 40
-    epochs, vs 163 when standardised). Statistics use content only, never interactions.
+    them collapses onto a few codes (ml-100k, ``benchmarks/bench_standardize.py``: 1682 of
+    1682 items colliding after 40 epochs, 147 when standardised). Statistics use content
+    only, never interactions.
     """
     rows = values[present]
     if len(rows) == 0:
