@@ -241,26 +241,10 @@ class BBQRec(GenerativeRecommender):
         if self.inherit_codebook_embeddings:
             self._inherit_token_embeddings()
 
-    def build_generator(self, level_sizes) -> SemanticIDGenerator:
-        c = self.config
-        attention_cls = (
-            functools.partial(SimilarityAttention, n_buckets=self.sim_buckets)
-            if self.similarity_attention
-            else None
-        )
-        kwargs = {"attention_cls": attention_cls} if attention_cls is not None else {}
-        return SemanticIDGenerator(
-            level_sizes,
-            max_history=self.max_seq_length,
-            d_model=c["d_model"],
-            n_heads=c["n_heads"],
-            d_head=c["d_head"],
-            d_ff=c["d_ff"],
-            n_enc_layers=c["n_encoder_layers"],
-            n_dec_layers=c["n_decoder_layers"],
-            dropout=c["dropout_prob"],
-            **kwargs,
-        )
+    def build_generator(self, level_sizes, **extra) -> SemanticIDGenerator:
+        if self.similarity_attention:
+            extra["attention_cls"] = functools.partial(SimilarityAttention, n_buckets=self.sim_buckets)
+        return super().build_generator(level_sizes, **extra)
 
     def generator_attention_kwargs(self, item_seq: torch.Tensor) -> dict:
         if not self.similarity_attention:

@@ -109,7 +109,9 @@ class GenerativeRecommender(SequentialRecommender):
         self.trie = SemanticIDTrie(codes).to(self.device)
         self.generator = self.build_generator([int(s) for s in level_sizes]).to(self.device)
 
-    def build_generator(self, level_sizes) -> SemanticIDGenerator:
+    def build_generator(self, level_sizes, **extra) -> SemanticIDGenerator:
+        """The stage-2 generator from the config; ``extra`` reaches its constructor
+        (e.g. BBQRec's ``attention_cls``)."""
         c = self.config
         return SemanticIDGenerator(
             level_sizes,
@@ -121,6 +123,7 @@ class GenerativeRecommender(SequentialRecommender):
             n_enc_layers=c["n_encoder_layers"],
             n_dec_layers=c["n_decoder_layers"],
             dropout=c["dropout_prob"],
+            **extra,
         )
 
     def generator_parameters(self):
