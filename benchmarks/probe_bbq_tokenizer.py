@@ -3,8 +3,9 @@
     python benchmarks/probe_bbq_tokenizer.py base|clamp-mim [--dataset=Beauty]
 
 Prints every loss component every 30 batches and the codebook utilisation at the end.
-``clamp-mim`` clamps the CLUB estimate at 0 (mutual information is non-negative) to test that
-candidate fix without editing the code. Used to diagnose the divergence in docs/RESULTS.md.
+``clamp-mim`` clamps the CLUB estimate at 0 (mutual information is non-negative) and
+``norm-latents`` layer-normalises every z and zbar, to test those candidate fixes without
+editing the code. Used to diagnose the divergence in docs/RESULTS.md.
 """
 import argparse
 import time
@@ -18,11 +19,22 @@ from recbole_bbq.model import BBQRec
 from recbole_bbq.modules import club as club_mod
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("variant", choices=["base", "clamp-mim"])
+parser.add_argument("variant", choices=["base", "clamp-mim", "norm-latents"])
 parser.add_argument("--dataset", default="Beauty")
 parser.add_argument("--config_files", default="benchmarks/configs/bbqrec_beauty_smoke.yaml")
 args = parser.parse_args()
 variant = args.variant
+if variant == "norm-latents":
+    from recbole_bbq.modules import bbq_tokenizer
+
+    raw_latents = bbq_tokenizer.BBQTokenizer.latents
+
+    def normalised(self, x, item_ids):
+        z, zbar = raw_latents(self, x, item_ids)
+        ln = lambda t: torch.nn.functional.layer_norm(t, t.shape[-1:])  # noqa: E731
+        return {k: ln(v) for k, v in z.items()}, {k: ln(v) for k, v in zbar.items()}
+
+    bbq_tokenizer.BBQTokenizer.latents = normalised
 if variant == "clamp-mim":
     unclamped = club_mod.CLUB.mi_upper_bound
     club_mod.CLUB.mi_upper_bound = lambda self, z, zbar: unclamped(self, z, zbar).clamp(min=0)
