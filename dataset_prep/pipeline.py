@@ -119,26 +119,28 @@ def _joined_texts(source: SourceData, fields: List[str], items) -> Dict[str, str
     return texts
 
 
+def _rows_from_table(table: dict, items, dim: int):
+    """Dense ``[n_items, dim]`` rows from ``{item: vector}``; absent items get zeros."""
+    present = np.array([i in table for i in items])
+    feats = np.zeros((len(items), dim), np.float32)
+    for n, item in enumerate(items):
+        if present[n]:
+            feats[n] = table[item]
+    return feats, present
+
+
 def _build_modality(modality, source: SourceData, items, options, get_encoder) -> tuple:
     """Return ``(features, present, metadata entry without counts, what a missing item lacks)``."""
     if modality in source.precomputed:
         path, table = source.precomputed[modality]
-        present = np.array([i in table for i in items])
         dim = len(next(iter(table.values()))) if table else 0
-        feats = np.zeros((len(items), dim), np.float32)
-        for n, item in enumerate(items):
-            if present[n]:
-                feats[n] = table[item]
+        feats, present = _rows_from_table(table, items, dim)
         info = {"encoder": f"precomputed ({Path(path).name})", "source_files": [path],
                 "source_fields": [Path(path).stem]}
         return feats, present, info, "precomputed feature row"
     if modality == "image":
         table = image_features.read_image_features(source.image_file, items)
-        present = np.array([i in table for i in items])
-        feats = np.zeros((len(items), image_features.IMAGE_DIM), np.float32)
-        for n, item in enumerate(items):
-            if present[n]:
-                feats[n] = table[item]
+        feats, present = _rows_from_table(table, items, image_features.IMAGE_DIM)
         info = {"encoder": image_features.encoder_name(source.image_file),
                 "source_files": [source.image_file], "source_fields": ["image_features"]}
         return feats, present, info, "image record"

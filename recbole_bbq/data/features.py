@@ -28,8 +28,10 @@ class ItemFeatures:
         return self.values.shape[1]
 
 
-def load_item_features(config, dataset, modalities) -> dict:
+def load_item_features(config, dataset, modalities, standardized: bool = False) -> dict:
     """Read ``<name>.feat_<modality>.npz`` for each modality and align rows to item ids.
+
+    With ``standardized``, each modality's values are z-scored (:func:`standardize`).
 
     Raises :class:`FeatureFileError` naming the file and the first items it lacks, so a
     feature file made for another item set never yields silently shifted rows.
@@ -62,10 +64,13 @@ def load_item_features(config, dataset, modalities) -> dict:
                 f"{modality}: {n_missing} items have no source data and use a zero vector "
                 f"(missing-feature policy recorded in {metadata_path(dataset_dir, name)})"
             )
+        values, present_mask = torch.from_numpy(aligned), torch.from_numpy(mask)
+        if standardized:
+            values = standardize(values, present_mask)
         out[modality] = ItemFeatures(
             modality,
-            torch.from_numpy(aligned),
-            torch.from_numpy(mask),
+            values,
+            present_mask,
             str(meta.get(modality, {}).get("encoder", "unknown")),
         )
     return out

@@ -34,11 +34,16 @@ from logging import getLogger
 import numpy as np
 import torch
 
-from recbole_bbq.data.features import load_item_features, standardize
+from recbole_bbq.data.features import load_item_features
 from recbole_bbq.model.generative import GenerativeRecommender
 from recbole_bbq.modules.bbq_tokenizer import BBQTokenizer, signal_utilisation
 from recbole_bbq.modules.generator import SemanticIDGenerator
-from recbole_bbq.modules.semantic_ids import SemanticIDs, build_semantic_ids, tuple_tokens
+from recbole_bbq.modules.semantic_ids import (
+    SemanticIDs,
+    build_semantic_ids,
+    collision_stats,
+    tuple_tokens,
+)
 from recbole_bbq.modules.similarity_attention import SimilarityAttention, similarity_buckets
 
 _CHUNK = 4096  # items per forward pass when reading out codes / vectors
@@ -80,15 +85,12 @@ class BBQRec(GenerativeRecommender):
                 f"use_rec=False it stays at its random initialisation"
             )
 
-        features = load_item_features(config, dataset, modalities)
+        features = load_item_features(config, dataset, modalities, config["standardize_features"])
         self.modalities = list(features)
         self.feature_encoders = {m: f.encoder for m, f in features.items()}
         for m, f in features.items():
-            values = f.values
-            if config["standardize_features"]:
-                values = standardize(f.values, f.present)
             # inputs, not parameters: buffers move with the model and skip the optimiser
-            self.register_buffer(f"features_{m}", values, persistent=False)
+            self.register_buffer(f"features_{m}", f.values, persistent=False)
             self.register_buffer(f"present_{m}", f.present, persistent=False)
 
         self.tokenizer = BBQTokenizer(
@@ -207,8 +209,14 @@ class BBQRec(GenerativeRecommender):
 
     @torch.no_grad()
     def tokenizer_diagnostics(self) -> dict:
-        util = self._utilisation(self.per_signal_codes())
-        return {"utilisation": util["overall"], "signal_utilisation": util["per_signal"]}
+        self.eval()
+        per_signal = self.per_signal_codes()
+        util = self._utilisation(per_signal)
+        return {
+            "utilisation": util["overall"],
+            "signal_utilisation": util["per_signal"],
+            "colliding_items": collision_stats(tuple_tokens(per_signal)[0])["colliding_items"],
+        }
 
     def tokenizer_state_dict(self) -> dict:
         return {"tokenizer": self.tokenizer.state_dict(), "item_tokens": list(self.item_tokens)}

@@ -25,7 +25,12 @@ from recbole_bbq.modules.beam_search import (
     scores_for_all_items,
 )
 from recbole_bbq.modules.generator import SemanticIDGenerator
-from recbole_bbq.modules.semantic_ids import SemanticIDs, build_semantic_ids
+from recbole_bbq.modules.semantic_ids import (
+    SemanticIDs,
+    build_semantic_ids,
+    codebook_utilisation,
+    collision_stats,
+)
 
 
 class GenerativeRecommender(SequentialRecommender):
@@ -73,10 +78,16 @@ class GenerativeRecommender(SequentialRecommender):
         """``(codes [n_items - 1, L] for items 1..n-1, level_sizes)`` from the trained tokenizer."""
         raise NotImplementedError
 
+    @torch.no_grad()
     def tokenizer_diagnostics(self) -> dict:
-        """Extra values for the trainer's periodic stage-1 diagnostics (may replace its
-        ``utilisation``); e.g. BBQRec's codebook utilisation per signal."""
-        return {}
+        """The trainer's periodic stage-1 check: codebook utilisation per level and the
+        number of items sharing an ID (BBQRec adds utilisation per signal)."""
+        self.eval()
+        codes, level_sizes = self.compute_item_codes()
+        return {
+            "utilisation": codebook_utilisation(codes, level_sizes),
+            "colliding_items": collision_stats(codes)["colliding_items"],
+        }
 
     def tokenizer_state_dict(self) -> dict:
         raise NotImplementedError

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from recbole_bbq.data.features import load_item_features, standardize
+from recbole_bbq.data.features import load_item_features
 from recbole_bbq.model.generative import GenerativeRecommender
 from recbole_bbq.modules.rqvae import RQVAE
 
@@ -21,16 +21,12 @@ from recbole_bbq.modules.rqvae import RQVAE
 class TIGER(GenerativeRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        features = load_item_features(config, dataset, list(config["modalities"]))
+        features = load_item_features(
+            config, dataset, list(config["modalities"]), config["standardize_features"]
+        )
         self.modalities = list(features)
         self.feature_encoders = {m: f.encoder for m, f in features.items()}
-        content = torch.cat(
-            [
-                standardize(f.values, f.present) if config["standardize_features"] else f.values
-                for f in features.values()
-            ],
-            dim=1,
-        )
+        content = torch.cat([f.values for f in features.values()], dim=1)
         # content features are inputs, not parameters: a buffer moves with the model and is
         # excluded from the optimiser
         self.register_buffer("content", content, persistent=False)

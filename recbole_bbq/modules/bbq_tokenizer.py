@@ -37,6 +37,7 @@ from torch import nn
 from recbole_bbq.modules.club import CLUB
 from recbole_bbq.modules.quantizer import ResidualQuantizer
 from recbole_bbq.modules.rqvae import mlp
+from recbole_bbq.modules.semantic_ids import codebook_utilisation
 
 ID_SIGNAL = "id"
 
@@ -316,10 +317,8 @@ def signal_utilisation(per_signal_codes: np.ndarray, signals: Sequence[str], cod
     """
     codes = np.asarray(per_signal_codes)
     n_signals, _, n_levels = codes.shape
-    per_signal = {
-        s: [float(len(np.unique(codes[i, :, l])) / codebook_size) for l in range(n_levels)]
-        for i, s in enumerate(signals)
-    }
+    sizes = [codebook_size] * n_levels
+    per_signal = {s: codebook_utilisation(codes[i], sizes) for i, s in enumerate(signals)}
     overall = []
     for l in range(n_levels):
         if shared_codebook:

@@ -14,7 +14,6 @@ from logging import getLogger
 from time import time
 
 import numpy as np
-import torch
 from recbole.trainer import Trainer
 from recbole.utils import get_local_time, set_color
 from torch.nn.utils import clip_grad_norm_
@@ -197,25 +196,13 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
             record = {"epoch": epoch, "time": time() - start}
             record.update({k: v / max(n_batches, 1) for k, v in sums.items()})
             if (epoch + 1) % eval_step == 0 or epoch == epochs - 1:
-                record.update(self._tokenizer_diagnostics())
+                record.update(model.tokenizer_diagnostics())
             self.tokenizer_history.append(record)
             if verbose:
                 self.logger.info(_format_tokenizer_record(record))
         semantic_ids = model.build_semantic_ids()
         model.set_semantic_ids(semantic_ids.codes, semantic_ids.level_sizes, semantic_ids.stats)
         self._log_semantic_id_stats()
-
-    @torch.no_grad()
-    def _tokenizer_diagnostics(self) -> dict:
-        from recbole_bbq.modules.semantic_ids import codebook_utilisation, collision_stats
-
-        self.model.eval()
-        codes, level_sizes = self.model.compute_item_codes()
-        return {
-            "utilisation": codebook_utilisation(codes, level_sizes),
-            "colliding_items": collision_stats(codes)["colliding_items"],
-            **self.model.tokenizer_diagnostics(),
-        }
 
     def _log_semantic_id_stats(self):
         stats = self.model.semantic_id_stats
