@@ -116,6 +116,39 @@ def test_losses_train_encoders_codebooks_and_id_embeddings():
         assert grad is not None and grad.abs().sum() > 0, name
 
 
+def _train_without_rec(latent_norm, steps=300):
+    t = tokenizer(use_rec=False, latent_norm=latent_norm)
+    gen = torch.Generator().manual_seed(1)
+    x = {"text": torch.randn(11, 6, generator=gen), "image": torch.randn(11, 5, generator=gen)}
+    ids = torch.arange(1, 12)
+    t.kmeans_init(x, ids)
+    optimizer = torch.optim.Adam(t.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        out = t(x, ids)
+        out["loss"].backward()
+        optimizer.step()
+    return t, x, ids, {k: float(v.detach()) for k, v in out.items()}
+
+
+def test_layer_normalised_latents_keep_the_club_objective_finite():
+    # the paper as written: encoders inflate zbar / mu(z) to push the CLUB bound down without
+    # limit, dragging the quantizer and q's fit with them (Beauty: -1.5e12 in one epoch)
+    _, _, _, raw = _train_without_rec("none")
+    t, x, ids, normed = _train_without_rec("layer")
+    assert raw["rq"] > 100 and raw["club_fit"] > 1000
+    assert normed["rq"] < 5 and normed["club_fit"] < 50 and abs(normed["mim"]) < 5
+    z, zbar = t.latents(x, ids)
+    for latent in [*z.values(), *zbar.values()]:
+        assert torch.allclose(latent.mean(-1), torch.zeros(len(ids)), atol=1e-5)
+        assert torch.allclose(latent.var(-1, unbiased=False), torch.ones(len(ids)), atol=0.02)
+
+
+def test_unknown_latent_norm_is_refused():
+    with pytest.raises(ValueError, match="latent_norm"):
+        tokenizer(latent_norm="batch")
+
+
 def test_contrastive_loss_masks_duplicate_targets():
     t = tokenizer(seq_dropout=0.0).eval()
     g = torch.Generator().manual_seed(0)

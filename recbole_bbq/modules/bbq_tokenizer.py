@@ -27,6 +27,7 @@ Framework-free (pure torch); :class:`recbole_bbq.model.bbqrec.BBQRec` wires it t
 """
 from __future__ import annotations
 
+import functools
 from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
@@ -40,6 +41,21 @@ from recbole_bbq.modules.rqvae import mlp
 from recbole_bbq.modules.semantic_ids import codebook_utilisation
 
 ID_SIGNAL = "id"
+LATENT_NORMS = ("layer", "none")
+
+
+def normalise_latent(z: torch.Tensor, mode: str) -> torch.Tensor:
+    """Parameter-free LayerNorm of a latent (``mode='layer'``) or the latent unchanged.
+
+    Why: the CLUB bound of eq. 3 is unbounded below in the latents' scale -- with ``q``'s
+    variance capped, the encoders lower it without limit by inflating ``zbar`` and pushing
+    ``mu(z)`` away from it (on Beauty it reached -1.5e12 within one epoch and every item
+    collided). Normalising every ``z`` and ``zbar`` to zero mean and unit variance per row
+    bounds the bound and puts all signals on one scale, which a SHARED codebook needs.
+    """
+    if mode == "none":
+        return z
+    return F.layer_norm(z, z.shape[-1:])
 
 
 class SequenceEncoder(nn.Module):
@@ -95,6 +111,8 @@ class BBQTokenizer(nn.Module):
         id_init_range: ID embeddings start uniform in ``(0, id_init_range)``.
         max_seq_length, seq_n_layers, seq_n_heads, seq_inner_size, seq_dropout: ``f``.
         temperature, rec_weight, mim_weight: ``tau``, ``beta``, ``gamma``.
+        latent_norm: ``'layer'`` (default) normalises every latent, see
+            :func:`normalise_latent`; ``'none'`` is the paper as written (diverges on Beauty).
     """
 
     def __init__(
@@ -121,8 +139,14 @@ class BBQTokenizer(nn.Module):
         temperature: float = 0.1,
         rec_weight: float = 1.0,
         mim_weight: float = 1.0,
+        latent_norm: str = "layer",
     ):
         super().__init__()
+        if latent_norm not in LATENT_NORMS:
+            raise ValueError(
+                f"latent_norm must be one of {sorted(LATENT_NORMS)}, got {latent_norm!r}"
+            )
+        self.latent_norm = latent_norm
         self.modalities = list(modality_dims)
         if not self.modalities:
             raise ValueError("BBQTokenizer needs at least one content modality")
@@ -197,7 +221,8 @@ class BBQTokenizer(nn.Module):
         for m in self.modalities:
             z[m] = self.behavior_encoders[m](x[m])
         zbar = {m: self.specific_encoders[m](x[m]) for m in self.modalities} if self.use_mim else {}
-        return z, zbar
+        norm = functools.partial(normalise_latent, mode=self.latent_norm)
+        return {s: norm(v) for s, v in z.items()}, {m: norm(v) for m, v in zbar.items()}
 
     # ------------------------------------------------------------------ codebook init
     @torch.no_grad()
