@@ -98,6 +98,7 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     if getattr(model_obj, "semantic_id_stats", None):
         result["semantic_ids"] = model_obj.semantic_id_stats
         result["tokenizer_checkpoint"] = getattr(trainer, "tokenizer_file", None)
+        result["tokenizer_history"] = list(getattr(trainer, "tokenizer_history", []))
     if saved and config["results_dir"]:
         path = os.path.join(
             config["results_dir"], f"{config['model']}-{config['dataset']}-{get_local_time()}.json"

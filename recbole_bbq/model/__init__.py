@@ -11,10 +11,12 @@ from recbole_bbq.model.bbqrec import (
     BBQRec_S,
 )
 from recbole_bbq.model.generative import GenerativeRecommender
+from recbole_bbq.model.letter import LETTER
 from recbole_bbq.model.tiger import TIGER
 
 __all__ = [
     "TIGER",
+    "LETTER",
     "BBQRec",
     "BBQRec_noMIM",
     "BBQRec_noRec",

@@ -30,8 +30,16 @@ class TIGER(GenerativeRecommender):
         # content features are inputs, not parameters: a buffer moves with the model and is
         # excluded from the optimiser
         self.register_buffer("content", content, persistent=False)
-        self.rqvae = RQVAE(
-            input_dim=content.shape[1],
+        self.rqvae = self.build_rqvae(content.shape[1], config)
+        self.tokenizer_batch_size = int(config["tokenizer_batch_size"])
+        self.kmeans_init_enabled = bool(config["kmeans_init"])
+        self.seed = int(config["seed"])
+
+    @staticmethod
+    def build_rqvae(input_dim: int, config) -> RQVAE:
+        """The stage-1 tokenizer (LETTER builds its regularised RQ-VAE here)."""
+        return RQVAE(
+            input_dim=input_dim,
             hidden_dims=list(config["rqvae_hidden_dims"]),
             latent_dim=config["codebook_dim"],
             n_levels=config["n_levels"],
@@ -39,9 +47,6 @@ class TIGER(GenerativeRecommender):
             commitment=config["commitment"],
             dropout=config["rqvae_dropout"],
         )
-        self.tokenizer_batch_size = int(config["tokenizer_batch_size"])
-        self.kmeans_init_enabled = bool(config["kmeans_init"])
-        self.seed = int(config["seed"])
 
     # ---------------------------------------------------------------- stage 1
     def tokenizer_parameters(self):

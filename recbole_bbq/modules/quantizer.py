@@ -109,13 +109,17 @@ class ResidualQuantizer(nn.Module):
         """Sum of the code vectors of ``codes`` ``[B, L]`` (no straight-through)."""
         return sum(self.codebooks[level][codes[:, level]] for level in range(self.n_levels))
 
-    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+    def forward(self, z: torch.Tensor, assign=None) -> QuantizerOutput:
+        """Quantize ``z [B, D]``. ``assign(level, residual)`` may return codes ``[B]`` that
+        replace the nearest ones at that level (``None``: nearest), e.g. LETTER's Sinkhorn."""
         residual = z
         quantized = torch.zeros_like(z)
         codes, errors = [], []
         loss = z.new_zeros(())
         for level in range(self.n_levels):
-            idx = self._nearest(residual.detach(), level)
+            idx = assign(level, residual.detach()) if assign is not None else None
+            if idx is None:
+                idx = self._nearest(residual.detach(), level)
             code = self.codebooks[level][idx]
             loss = loss + F.mse_loss(code, residual.detach())
             loss = loss + self.commitment * F.mse_loss(residual, code.detach())

@@ -208,6 +208,9 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         stats = self.model.semantic_id_stats
         before = stats["collisions_before_extra_level"]
         util = ", ".join(f"L{i + 1} {u:.1%}" for i, u in enumerate(stats["utilisation"]))
+        if stats.get("collisions_before_sinkhorn"):  # LETTER's Sinkhorn read-out
+            util += (f"; {stats['collisions_before_sinkhorn']['colliding_items']} items collided "
+                     f"before the Sinkhorn re-assignment")
         if stats.get("signal_utilisation"):
             util += " (" + _format_signal_utilisation(stats["signal_utilisation"]) + ")"
         self.logger.info(
@@ -275,7 +278,7 @@ def _format_signal_utilisation(per_signal: dict) -> str:
 
 def _format_tokenizer_record(record: dict) -> str:
     parts = [
-        f"{k}: {v:.4f}" for k, v in record.items()
+        f"{k}: {v}" if isinstance(v, int) else f"{k}: {v:.4f}" for k, v in record.items()
         if k not in ("epoch", "time", "utilisation", "colliding_items")
         and isinstance(v, (int, float))
     ]

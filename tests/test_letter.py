@@ -1,0 +1,185 @@
+"""LETTER: Sinkhorn balance, the collaborative and diversity losses, and both stages end to end."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_synthetic_dataset, tiny_config
+from recbole_bbq.config import Config
+from recbole_bbq.modules.letter import (
+    LetterTokenizer,
+    collaborative_loss,
+    diversity_loss,
+    sinkhorn_codes,
+)
+from recbole_bbq.modules.semantic_ids import collision_stats
+from recbole_bbq.quick_start import main, run_recbole_bbq
+
+METRICS = {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
+TINY_LETTER = {
+    "n_levels": 3, "codebook_size": 8, "codebook_dim": 8, "letter_cf_dim": 8,
+    "sinkhorn_epsilons": [0.0, 0.0, 0.003], "letter_cf_epochs": 1, "letter_cf_inner_size": 16,
+    "diversity_clusters": 3, "modalities": ["text", "image"],
+}
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_synthetic_dataset(tmp_path / "data")
+    return tmp_path
+
+
+def letter_config(workdir, **overrides):
+    return tiny_config(workdir, workdir / "data", **{**TINY_LETTER, **overrides})
+
+
+# ---------------------------------------------------------------- Sinkhorn
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sinkhorn_assignment_is_balanced_where_nearest_codes_are_not(seed):
+    gen = torch.Generator().manual_seed(seed)
+    n, k = 512, 16
+    codebook = torch.randn(k, 4, generator=gen)
+    # points crowd around two codes: nearest-code assignment is badly skewed
+    points = codebook[torch.randint(2, (n,), generator=gen)] + 0.3 * torch.randn(n, 4, generator=gen)
+    distances = torch.cdist(points, codebook).pow(2)
+    nearest = torch.bincount(distances.argmin(1), minlength=k)
+    assert nearest.max() > 4 * n / k
+    # the release's 50 rounds are not fully converged; more rounds balance tightly
+    for n_iters, tolerance in ((50, 0.6), (200, 0.15)):
+        balanced = torch.bincount(sinkhorn_codes(distances, 0.003, n_iters), minlength=k)
+        assert balanced.sum() == n
+        assert (balanced - n / k).abs().max() <= tolerance * n / k
+
+
+def test_sinkhorn_is_finite_at_letters_small_epsilon_on_large_distances():
+    distances = torch.rand(64, 8) * 1e4
+    codes = sinkhorn_codes(distances, 0.003, 50)
+    assert codes.min() >= 0 and codes.max() < 8
+    assert torch.bincount(codes, minlength=8).min() > 0
+
+
+# ---------------------------------------------------------------- collaborative loss
+def test_collaborative_loss_decreases_and_aligns_the_known_pairs():
+    torch.manual_seed(0)
+    n, d = 48, 8
+    cf = torch.randn(n, d)
+    x = cf @ torch.randn(d, 24) + 0.1 * torch.randn(n, 24)  # content determines the pairing
+    tok = LetterTokenizer(24, hidden_dims=[32], latent_dim=d, n_levels=3, codebook_size=16,
+                          sinkhorn_epsilons=[0, 0, 0], cf_weight=1.0, diversity_weight=0.0)
+    tok.kmeans_init(x)
+
+    def top1(quantized):
+        return float(((quantized @ cf.t()).argmax(1) == torch.arange(n)).float().mean())
+
+    with torch.no_grad():
+        start = collaborative_loss(tok.quantizer(tok.encoder(x)).quantized, cf)
+    optimizer = torch.optim.Adam(tok.parameters(), lr=3e-3)
+    for _ in range(300):
+        optimizer.zero_grad()
+        out = tok(x, cf)
+        out["loss"].backward()
+        optimizer.step()
+    with torch.no_grad():
+        quantized = tok.quantizer(tok.encoder(x)).quantized
+    assert float(out["cf"]) < 0.5 * float(start)
+    assert top1(quantized) > 0.6  # chance: 1/48
+
+
+def test_collaborative_loss_is_infonce_over_the_batch():
+    q, cf = torch.randn(5, 3), torch.randn(5, 3)
+    logits = q @ cf.t()
+    expected = (torch.logsumexp(logits, 1) - logits.diagonal()).mean()
+    assert torch.allclose(collaborative_loss(q, cf), expected, atol=1e-6)
+
+
+# ---------------------------------------------------------------- diversity loss
+def test_diversity_positive_is_another_code_of_the_same_cluster():
+    codebook = torch.randn(6, 4, requires_grad=True)
+    clusters = torch.tensor([0, 0, 0, 1, 1, 2])  # code 5 is alone in its cluster
+    codes = torch.tensor([0, 3, 5])
+    gen = torch.Generator().manual_seed(0)
+    loss = diversity_loss(codebook, codes, clusters, gen)
+    loss.backward()
+    assert torch.isfinite(loss) and codebook.grad.abs().sum() > 0
+    # item 2 (singleton cluster) is left out: the loss over items 0 and 1 is bounded by the
+    # worst same-cluster positive of each
+    with torch.no_grad():
+        logits = codebook[codes[:2]] @ codebook.t()
+        logits[0, 0] = logits[1, 3] = float("-inf")
+        nll = torch.logsumexp(logits, 1, keepdim=True) - logits
+        worst = (nll[0, [1, 2]].max() + nll[1, 4]) / 2
+        best = (nll[0, [1, 2]].min() + nll[1, 4]) / 2
+    assert best - 1e-5 <= loss <= worst + 1e-5
+
+
+def test_diversity_loss_is_zero_when_no_item_has_a_positive():
+    codebook = torch.randn(3, 2)
+    assert diversity_loss(codebook, torch.tensor([0, 1]), torch.tensor([0, 1, 2])) == 0
+
+
+# ---------------------------------------------------------------- read-out
+def test_sinkhorn_read_out_separates_colliding_items():
+    torch.manual_seed(0)
+    x = torch.randn(40, 12)
+    tok = LetterTokenizer(12, hidden_dims=[16], latent_dim=4, n_levels=2, codebook_size=8,
+                          sinkhorn_epsilons=[0.0, 0.003])
+    tok.kmeans_init(x)
+    tok.eval()
+    nearest = tok.encode(x).numpy()
+    nearest[:10] = nearest[0]  # force a group of 10 colliding items
+    codes, before, after = tok.resolve_collisions_with_sinkhorn(x, nearest)
+    assert before["colliding_items"] >= 10
+    assert after["colliding_items"] < before["colliding_items"]
+    assert collision_stats(codes[:10])["max_group_size"] <= 2
+
+
+def test_one_epsilon_per_level_is_required():
+    with pytest.raises(ValueError, match="one epsilon per level"):
+        LetterTokenizer(8, n_levels=3, sinkhorn_epsilons=[0.0, 0.003])
+
+
+# ---------------------------------------------------------------- configuration and runs
+def test_letter_defaults_follow_the_release_on_top_of_tiger(workdir):
+    config = Config("LETTER", "synth", config_dict={"data_path": str(workdir / "data")})
+    assert (config["n_levels"], config["codebook_size"], config["codebook_dim"]) == (4, 256, 32)
+    assert config["sinkhorn_epsilons"] == [0.0, 0.0, 0.0, 0.003]
+    assert (config["cf_weight"], config["diversity_weight"]) == (0.01, 0.0001)
+    assert config["rqvae_hidden_dims"] == [512, 256, 128] and config["d_model"] == 128
+
+
+def test_letter_trains_both_stages_through_the_cli(workdir):
+    argv = [f"--{k}={v if isinstance(v, str) else json.dumps(v)}"
+            for k, v in letter_config(workdir).items()]
+    result = main(["--model=LETTER", "--dataset=synth", *argv])
+    for split in ("best_valid_result", "test_result"):
+        assert set(result[split]) == METRICS
+    ids = result["semantic_ids"]
+    assert "collisions_before_sinkhorn" in ids
+    assert ids["collisions_after"]["colliding_items"] == 0
+    history = result["tokenizer_history"]
+    assert all({"cf", "diversity", "recon", "rq"} <= set(r) for r in history)
+    assert all("colliding_items_before_sinkhorn" in r for r in history)
+    assert history[-1]["cf"] > 0
+
+
+def test_letter_reuses_a_saved_sasrec_checkpoint(workdir):
+    sasrec = run_recbole_bbq("SASRec", "synth", config_dict=letter_config(
+        workdir, hidden_size=8, inner_size=16, epochs=1))
+    config = letter_config(workdir, letter_cf_checkpoint=sasrec["checkpoint"])
+    result = run_recbole_bbq("LETTER", "synth", config_dict=config)
+    assert set(result["test_result"]) == METRICS
+
+
+def test_a_sasrec_checkpoint_of_the_wrong_width_is_refused(workdir):
+    sasrec = run_recbole_bbq("SASRec", "synth", config_dict=letter_config(
+        workdir, hidden_size=16, inner_size=16, epochs=1))
+    config = letter_config(workdir, letter_cf_checkpoint=sasrec["checkpoint"])
+    with pytest.raises(ValueError, match=r"item_embedding is \(\d+, 16\).*letter_cf_dim"):
+        run_recbole_bbq("LETTER", "synth", config_dict=config)
+
+
+def test_cf_dim_must_match_the_codebook_dim(workdir):
+    with pytest.raises(ValueError, match="letter_cf_dim=16"):
+        run_recbole_bbq("LETTER", "synth", config_dict=letter_config(workdir, letter_cf_dim=16))
