@@ -172,6 +172,20 @@ def test_letter_reuses_a_saved_sasrec_checkpoint(workdir):
     assert set(result["test_result"]) == METRICS
 
 
+def test_letter_reuses_the_collaborative_embeddings_of_its_own_tokenizer(workdir):
+    first = run_recbole_bbq("LETTER", "synth", config_dict=letter_config(workdir))
+    saved = torch.load(first["tokenizer_checkpoint"], weights_only=False)["tokenizer"]
+    config = letter_config(workdir, letter_cf_checkpoint=first["tokenizer_checkpoint"])
+    from recbole.data import create_dataset, data_preparation
+    from recbole_bbq.model import LETTER
+
+    cfg = Config("LETTER", "synth", config_dict=config)
+    train, _, _ = data_preparation(cfg, create_dataset(cfg))
+    model = LETTER(cfg, train.dataset)
+    model.tokenizer_init(train)  # loads, no SASRec training
+    assert torch.equal(model.cf_embeddings, saved["cf_embeddings"])
+
+
 def test_a_sasrec_checkpoint_of_the_wrong_width_is_refused(workdir):
     sasrec = run_recbole_bbq("SASRec", "synth", config_dict=letter_config(
         workdir, hidden_size=16, inner_size=16, epochs=1))

@@ -107,12 +107,26 @@ class LETTER(TIGER):
         return sasrec.item_embedding.weight.detach()
 
     def _load_sasrec_embeddings(self, path: str) -> torch.Tensor:
+        """``item_embedding`` of a RecBole SASRec checkpoint, or the collaborative embeddings
+        stored in an earlier LETTER tokenizer checkpoint (re-aligned by item token)."""
         state = compat.load_checkpoint(path, map_location="cpu")
-        weights = state.get("state_dict", state) if isinstance(state, dict) else None
+        tokenizer = state.get("tokenizer") if isinstance(state, dict) else None
+        if isinstance(tokenizer, dict) and "cf_embeddings" in tokenizer:
+            row_of = {tok: row for row, tok in enumerate(tokenizer["item_tokens"])}
+            missing = [t for t in self.item_tokens[1:] if t not in row_of]
+            if missing:
+                raise ValueError(
+                    f"letter_cf_checkpoint {path} has no collaborative embedding for "
+                    f"{len(missing)} items of this dataset (first: {missing[:5]})"
+                )
+            rows = [0] + [row_of[t] for t in self.item_tokens[1:]]
+            weights = {"item_embedding.weight": tokenizer["cf_embeddings"][rows]}
+        else:
+            weights = state.get("state_dict", state) if isinstance(state, dict) else None
         if not isinstance(weights, dict) or "item_embedding.weight" not in weights:
             raise ValueError(
                 f"letter_cf_checkpoint {path} holds no 'item_embedding.weight'; expected a "
-                f"RecBole SASRec checkpoint (saved/SASRec-*.pth)"
+                f"RecBole SASRec checkpoint (saved/SASRec-*.pth) or a LETTER tokenizer"
             )
         table = weights["item_embedding.weight"]
         if tuple(table.shape) != (self.n_items, self.cf_dim):
