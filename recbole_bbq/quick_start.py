@@ -87,6 +87,9 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
         "test_users_per_s": (n_test_users / test_time) if n_test_users and test_time else None,
         "train_samples_per_epoch": len(train_data.dataset),
         "checkpoint": trainer.saved_model_file if saved else None,
+        "valid_history": list(getattr(trainer, "valid_history", [])),
+        "stopped_by_budget": bool(getattr(trainer, "stopped_by_budget", False)),
+        "tokenizer_stopped_after_epochs": getattr(trainer, "tokenizer_stopped_after_epochs", None),
         **_peak_memory(),
     }
     epoch_times = getattr(trainer, "generator_epoch_times", None)
@@ -151,6 +154,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> dict:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if any(a.startswith(("--models=", "--preset=")) for a in args):
+        from recbole_bbq.benchmark.driver import run as run_benchmark
+
+        return run_benchmark(args)
     model, dataset, files, overrides = parse_args(argv)
     if model is None and "model" not in overrides:
         sys.exit("run_recbole_bbq.py: --model=NAME is required")

@@ -23,8 +23,37 @@ from recbole_bbq import compat
 from recbole_bbq.fileio import atomic_torch_save, atomic_write_text
 
 
+class BudgetExhausted(Exception):
+    """Raised before an epoch once ``time_budget_minutes`` of this run's wall time is spent."""
+
+
 class CompatTrainerMixin:
-    """Checkpoint loading that works on torch >= 2.6, and crash-safe checkpoint writes."""
+    """Checkpoint loading that works on torch >= 2.6, crash-safe checkpoint writes, a
+    wall-time budget (``time_budget_minutes``) and the validation curve (``valid_history``).
+    """
+
+    # ------------------------------------------------------------------ budget and curve
+    def over_budget(self) -> bool:
+        minutes = self.config["time_budget_minutes"]
+        started = getattr(self, "_fit_started", None)
+        return bool(minutes) and started is not None and time() - started > 60 * float(minutes)
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        # at least one epoch always runs, so there is a checkpoint to test
+        if epoch_idx > self.start_epoch and self.over_budget():
+            raise BudgetExhausted(epoch_idx)
+        self._current_epoch = epoch_idx
+        return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        score, result = super()._valid_epoch(valid_data, show_progress)
+        if not hasattr(self, "valid_history"):
+            self.valid_history = []
+        self.valid_history.append(
+            {"epoch": getattr(self, "_current_epoch", None), "valid_score": float(score),
+             **{k: float(v) for k, v in result.items()}}
+        )
+        return score, result
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
@@ -88,7 +117,19 @@ class CompatTrainerMixin:
             if callback_fn:
                 callback_fn(epoch_idx, valid_score)
 
-        return super().fit(train_data, valid_data, verbose, saved, show_progress, save_latest)
+        if getattr(self, "_fit_started", None) is None:
+            self._fit_started = time()
+        self.stopped_by_budget = False
+        try:
+            return super().fit(train_data, valid_data, verbose, saved, show_progress, save_latest)
+        except BudgetExhausted as stop:
+            self.stopped_by_budget = True
+            self.logger.info(
+                set_color("time budget", "yellow")
+                + f": {self.config['time_budget_minutes']} min spent, stopped before epoch "
+                f"{stop.args[0]}; the best validated checkpoint is kept"
+            )
+            return self.best_valid_score, self.best_valid_result
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if load_best_model:
@@ -120,7 +161,7 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
     # ------------------------------------------------------------------ phases
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None):
-        start = time()
+        start = self._fit_started = time()
         if self.model.has_semantic_ids:  # resumed from a stage-2 checkpoint
             self.logger.info("semantic IDs restored from the checkpoint: stage 1 skipped")
             self.stage_times["tokenizer"] = 0.0
@@ -176,6 +217,13 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         model.train()
         model.tokenizer_init(train_data)
         for epoch in range(epochs):
+            if epoch > 0 and self.over_budget():
+                self.logger.info(
+                    set_color("time budget", "yellow")
+                    + f": stage 1 stopped after {epoch} of {epochs} epochs"
+                )
+                self.tokenizer_stopped_after_epochs = epoch
+                break
             model.train()
             start = time()
             sums, n_batches = defaultdict(float), 0

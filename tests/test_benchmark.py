@@ -1,0 +1,128 @@
+"""The side-by-side driver: outputs, cache, seeds and significance, budgets and presets."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+from scipy.stats import ttest_rel
+
+from conftest import make_synthetic_dataset, tiny_config
+from recbole_bbq import quick_start
+from recbole_bbq.benchmark import driver
+from recbole_bbq.quick_start import main
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_synthetic_dataset(tmp_path / "data")
+    config = tiny_config(tmp_path, tmp_path / "data", modalities=["text"], epochs=2)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def bench(*extra, out="bench"):
+    return main(["--dataset=synth", "--config_files=tiny.yaml", f"--out={out}", *extra])
+
+
+def test_two_models_write_table_csv_json_and_plots_then_rerun_from_cache(workdir, monkeypatch):
+    report = bench("--models=SASRec,TIGER")
+    assert len(report["trained"]) == 2 and not report["cached"]
+    table = (workdir / "bench" / "table.md").read_text()
+    assert "| Metric | SASRec | TIGER | Improv. | p-value |" in table
+    assert table.count("**") == 2 * 4  # one bold cell per metric row
+    with open(workdir / "bench" / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["model"] for r in rows] == ["SASRec", "TIGER"]
+    assert {"test_recall@5", "valid_ndcg@10", "peak_rss_mb", "time_tokenizer_s", "config"} <= set(rows[1])
+    assert json.loads(rows[1]["config"])["model"] == "TIGER"
+    saved = json.loads((workdir / "bench" / "results.json").read_text())
+    assert saved["runs"][1]["result"]["config"]["codebook_dim"] == 8
+    assert saved["runs"][1]["result"]["valid_history"]
+    for png in ("metrics.png", "valid_curves.png"):
+        assert (workdir / "bench" / png).read_bytes()[:4] == b"\x89PNG"
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(quick_start, "run_recbole_bbq", no_training)
+    again = bench("--models=SASRec,TIGER")
+    assert not again["trained"] and len(again["cached"]) == 2
+    assert again["summary"] == report["summary"]
+
+
+def test_a_changed_override_or_new_seed_trains_only_what_is_missing(workdir):
+    first = bench("--models=SASRec", "--seeds=1")
+    assert len(first["trained"]) == 1
+    more = bench("--models=SASRec", "--seeds=1,2")
+    assert len(more["trained"]) == 1 and len(more["cached"]) == 1
+    changed = bench("--models=SASRec", "--seeds=1", "--learning_rate=0.01")
+    assert len(changed["trained"]) == 1
+
+
+def test_seeds_give_mean_std_and_a_paired_t_test_against_the_best_baseline():
+    def record(label, seed, value):
+        return {"label": label, "seed": seed,
+                "result": {"test_result": {m: value for m in driver.METRICS}}}
+
+    a, b, c = [0.10, 0.12, 0.11], [0.08, 0.09, 0.10], [0.01, 0.02, 0.01]
+    records = ([record("Target", s, v) for s, v in enumerate(a)]
+               + [record("Strong", s, v) for s, v in enumerate(b)]
+               + [record("Weak", s, v) for s, v in enumerate(c)])
+    summary = driver.summarise(records, "Target")
+    cmp = summary["comparison"]["ndcg@10"]
+    assert cmp["best_other"] == "Strong"
+    assert cmp["improvement"] == pytest.approx(np.mean(a) / np.mean(b) - 1)
+    assert cmp["p_value"] == pytest.approx(ttest_rel(a, b).pvalue)
+    assert summary["stats"]["Target"]["recall@5"]["std"] == pytest.approx(np.std(a, ddof=1))
+    table = driver.comparison_table(summary)
+    assert "**0.1100 ± 0.0100**" in table
+
+
+def test_budget_caps_epochs_and_wall_time_and_is_recorded(workdir):
+    capped = bench("--models=TIGER", "--budget_epochs=1", "--budget_tokenizer_epochs=1")
+    run = capped["runs"][0]
+    assert run["overrides"]["epochs"] == 1 and run["overrides"]["tokenizer_epochs"] == 1
+    assert run["result"]["epochs_trained"] == 1
+    assert capped["budget"] == {"epochs": 1, "tokenizer_epochs": 1}
+    assert "epochs=1" in (workdir / "bench" / "table.md").read_text()
+    timed = bench("--models=TIGER", "--budget_minutes=0.00001", "--epochs=5", out="timed")
+    result = timed["runs"][0]["result"]
+    assert result["stopped_by_budget"] and result["epochs_trained"] == 1
+    assert result["tokenizer_stopped_after_epochs"] == 1
+    assert set(result["test_result"]) == set(driver.METRICS)
+
+
+def test_collision_preset_trains_only_tokenizers_and_writes_its_table(workdir):
+    report = bench("--preset=table5", "--models=TIGER", "--levels=1,2")
+    assert [r["result"]["n_levels"] for r in report["runs"]] == [1, 2]
+    assert all("test_result" not in r["result"] for r in report["runs"])
+    table = (workdir / "bench" / "table.md").read_text()
+    assert "| Tokenizer | L=1 | L=2 |" in table
+    counts = [r["result"]["stats"]["collisions_before_extra_level"]["colliding_items"]
+              for r in report["runs"]]
+    assert f"| TIGER | {counts[0]} | {counts[1]} |" in table
+    assert counts[0] >= counts[1]  # 8 codes cannot separate 40 items at L=1
+
+
+def test_speed_preset_times_single_users_and_batches(workdir):
+    report = bench("--preset=table6", "--models=TIGER", "--beams=10,20", "--speed_users=5")
+    result = report["runs"][-1]["result"]
+    assert set(result["per_user_s"]) == {"10", "20"} and result["n_users"] == 5
+    assert all(v > 0 for v in result["batched_users_per_s"].values())
+    assert "s/user, beam 10" in (workdir / "bench" / "table.md").read_text()
+
+
+def test_sweep_preset_varies_one_key_at_a_time(workdir, monkeypatch):
+    monkeypatch.setitem(driver.PRESETS["figure3"], "sweeps", {"n_levels": [1, 2]})
+    report = bench("--preset=figure3", "--models=TIGER")
+    assert [r["overrides"]["n_levels"] for r in report["runs"]] == [1, 2]
+    assert [r["result"]["config"]["n_levels"] for r in report["runs"]] == [1, 2]
+    assert (workdir / "bench" / "sweeps.png").exists()
+    assert "TIGER[n_levels=2]" in (workdir / "bench" / "table.md").read_text()
+
+
+def test_missing_models_and_preset_is_a_clear_error(workdir):
+    with pytest.raises(SystemExit):
+        driver.run(["--dataset=synth"])
