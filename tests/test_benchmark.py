@@ -61,6 +61,18 @@ def test_a_changed_override_or_new_seed_trains_only_what_is_missing(workdir):
     assert len(changed["trained"]) == 1
 
 
+def test_finished_runs_are_adopted_only_when_their_config_matches(workdir, monkeypatch):
+    single = quick_start.run_recbole_bbq("SASRec", "synth", config_file_list=["tiny.yaml"],
+                                         config_dict={"seed": 3})
+    with pytest.raises(ValueError, match=r"learning_rate: ran 0.001, expected 0.01"):
+        bench("--models=SASRec", "--seeds=3", "--learning_rate=0.01",
+              f"--adopt={single['results_file']}")
+    monkeypatch.setattr(quick_start, "run_recbole_bbq", None)  # nothing may train
+    report = bench("--models=SASRec", "--seeds=3", f"--adopt={single['results_file']}")
+    assert report["adopted"] == [single["results_file"]] and not report["trained"]
+    assert report["runs"][0]["result"]["test_result"] == single["test_result"]
+
+
 def test_seeds_give_mean_std_and_a_paired_t_test_against_the_best_baseline():
     def record(label, seed, value):
         return {"label": label, "seed": seed,

@@ -1,7 +1,6 @@
 """LETTER: Sinkhorn balance, the collaborative and diversity losses, and both stages end to end."""
 import json
 
-import numpy as np
 import pytest
 import torch
 

@@ -3,12 +3,14 @@
     python run_recbole_bbq.py --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty \
         [--config_files=a.yaml] [--seeds=2020,2021,2022] [--preset=table3] \
         [--budget_epochs=N] [--budget_tokenizer_epochs=N] [--budget_minutes=M] \
-        [--set MODEL:key=value ...] [--key=value ...] [--out=DIR] [--target=BBQRec]
+        [--set MODEL:key=value ...] [--key=value ...] [--out=DIR] [--target=BBQRec] \
+        [--adopt=results/A.json,results/B.json]
 
 Every (run, seed) is trained and evaluated by :func:`~recbole_bbq.quick_start.run_recbole_bbq`
 under the same protocol, and its result is cached in ``DIR/runs/`` under a key made of the
 model, dataset, seed, the config files' contents and every override; a rerun, or a run with
-more models or seeds, trains only what is missing. ``DIR`` then holds ``table.md`` (laid out
+more models or seeds, trains only what is missing; ``--adopt`` takes finished single runs
+into the cache once their recorded config is checked equal to this benchmark's. ``DIR`` then holds ``table.md`` (laid out
 like the paper's tables: best per metric in bold, the target's relative improvement over the
 best other model and, with several seeds, mean +- std and a paired t-test p-value),
 ``results.csv`` (one row per run: every metric, seed, stage times, peak memory, the config
@@ -47,6 +49,9 @@ SWEEPS = {  # paper sec. 5.4, around L=3, N=256, D=128, K=100
     "codebook_dim": [32, 64, 128, 256],
     "sim_buckets": [10, 50, 100, 200],
 }
+# machine- or output-specific keys that may differ between an adopted run and this benchmark
+ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "dataset_save_path",
+                      "dataloaders_save_path", "show_progress", "state", "use_gpu"}
 PRESETS = {
     "table2": {"kind": "compare", "title": "Overall performance (paper Table 2)",
                "models": ["GRU4Rec", "SASRec", "BERT4Rec", "TIGER", "LETTER", "BBQRec"]},
@@ -91,6 +96,8 @@ def parse_args(argv=None):
     parser.add_argument("--levels", default=None, help="table5: ID lengths, e.g. 2,3,4")
     parser.add_argument("--beams", default=None, help="table6: beam sizes, e.g. 50,100")
     parser.add_argument("--speed_users", type=int, default=200, help="table6: users timed one by one")
+    parser.add_argument("--adopt", default=None,
+                        help="comma-separated results JSONs of finished runs to reuse")
     parser.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
                         help="override for one model (MODEL:key=value) or all (key=value)")
     args, extra = parser.parse_known_args(argv)
@@ -196,6 +203,44 @@ class Benchmark:
         atomic_write_json(path, record)
         self.trained.append(path)
         return record
+
+    def adopt(self, paths: List[str]) -> List[str]:
+        """Take finished ``run_recbole_bbq.py`` results into the cache, after checking that
+        each one's recorded config equals what this benchmark would run (every key except
+        machine-specific ones such as output folders and the device)."""
+        from recbole_bbq.quick_start import _plain
+
+        adopted = []
+        for path in paths:
+            with open(path, encoding="utf-8") as fh:
+                result = json.load(fh)
+            model, seed = result.get("model"), result.get("seed")
+            if "config" not in result or "test_result" not in result:
+                raise ValueError(f"--adopt {path}: not a run_recbole_bbq results file")
+            if result.get("dataset") != self.dataset or seed not in self.seeds:
+                raise ValueError(
+                    f"--adopt {path}: dataset {result.get('dataset')!r} seed {seed} is not part "
+                    f"of this benchmark (dataset {self.dataset!r}, seeds {self.seeds})"
+                )
+            spec = RunSpec(model, model)
+            overrides = self.overrides_for(spec, seed)
+            expected = _plain(self._config(model, overrides).final_config_dict)
+            stored = result["config"]
+            differ = sorted(k for k in set(expected) | set(stored)
+                            if k not in ADOPT_IGNORED_KEYS and expected.get(k) != stored.get(k))
+            if differ:
+                detail = ", ".join(f"{k}: ran {stored.get(k)!r}, expected {expected.get(k)!r}"
+                                   for k in differ[:8])
+                raise ValueError(f"--adopt {path}: its config differs from this benchmark's "
+                                 f"{model} run in {len(differ)} keys ({detail})")
+            key = self.run_key("run", spec, seed, overrides)
+            record = {"label": model, "model": model, "seed": seed, "key": key,
+                      "overrides": overrides, "adopted_from": path,
+                      "wall_time_s": result.get("train_time_s", 0) + result.get("test_time_s", 0),
+                      "result": result}
+            atomic_write_json(self._cache_path("run", spec, seed, key), record)
+            adopted.append(path)
+        return adopted
 
     # ------------------------------------------------------------------ run kinds
     def _train_and_test(self, spec: RunSpec, overrides: Dict) -> Dict:
@@ -468,6 +513,10 @@ def run(argv=None) -> Dict:
                       budget, command)
     if not bench.seeds:
         bench.seeds = [int(bench._config_value(models[0], "seed"))]
+    if args.adopt:
+        report_adopted = bench.adopt([p for p in args.adopt.split(",") if p])
+    else:
+        report_adopted = []
     title = preset.get("title", f"Side-by-side comparison on {args.dataset}")
     target = args.target or ("BBQRec" if "BBQRec" in models else models[-1])
     report = {"command": command, "dataset": args.dataset, "preset": args.preset, "kind": kind,
@@ -521,7 +570,10 @@ def run(argv=None) -> Dict:
                          "(`pip install recbole_bbq[plots]`).", ""]
     sections += [f"Runs trained now: {len(bench.trained)}; taken from the cache: "
                  f"{len(bench.cached)} (`{os.path.join(out_dir, 'runs')}`)."]
-    report.update(plots=plots, trained=bench.trained, cached=bench.cached)
+    if report_adopted:
+        sections += ["", "Adopted finished runs (config checked key by key): "
+                     + ", ".join(f"`{p}`" for p in report_adopted) + "."]
+    report.update(plots=plots, trained=bench.trained, cached=bench.cached, adopted=report_adopted)
     atomic_write_text(os.path.join(out_dir, "table.md"), "\n".join(sections) + "\n")
     atomic_write_json(os.path.join(out_dir, "results.json"), report)
     print("\n".join(sections))
