@@ -149,6 +149,18 @@ def test_unknown_latent_norm_is_refused():
         tokenizer(latent_norm="batch")
 
 
+def test_length_bucketed_history_encoding_equals_the_padded_batch():
+    t = tokenizer()
+    t.eval()  # no dropout: outputs must match exactly
+    v = torch.randn(9, t.item_dim)
+    history_index = torch.tensor([[0, 1, 2, 3, 4], [5, -1, -1, -1, -1], [6, 7, -1, -1, -1],
+                                  [8, 0, 1, -1, -1], [2, -1, -1, -1, -1]])
+    t.length_buckets = 1
+    whole = t.encode_histories(v, history_index)
+    t.length_buckets = 3
+    assert torch.allclose(t.encode_histories(v, history_index), whole, atol=1e-5)
+
+
 def test_contrastive_loss_masks_duplicate_targets():
     t = tokenizer(seq_dropout=0.0).eval()
     g = torch.Generator().manual_seed(0)

@@ -117,6 +117,7 @@ class BBQRec(GenerativeRecommender):
             rec_weight=float(config["rec_weight"]),
             mim_weight=float(config["mim_weight"]),
             latent_norm=str(config["latent_norm"] or "none"),
+            length_buckets=self.length_buckets,
         )
         self.similarity_attention = bool(config["similarity_attention"])
         self.sim_buckets = int(config["sim_buckets"])

@@ -111,6 +111,7 @@ class BBQTokenizer(nn.Module):
         id_init_range: ID embeddings start uniform in ``(0, id_init_range)``.
         max_seq_length, seq_n_layers, seq_n_heads, seq_inner_size, seq_dropout: ``f``.
         temperature, rec_weight, mim_weight: ``tau``, ``beta``, ``gamma``.
+        length_buckets: chunks the contrastive task's histories run in (same result, faster).
         latent_norm: ``'layer'`` (default) normalises every latent, see
             :func:`normalise_latent`; ``'none'`` is the paper as written (diverges on Beauty).
     """
@@ -140,6 +141,7 @@ class BBQTokenizer(nn.Module):
         rec_weight: float = 1.0,
         mim_weight: float = 1.0,
         latent_norm: str = "layer",
+        length_buckets: int = 4,
     ):
         super().__init__()
         if latent_norm not in LATENT_NORMS:
@@ -147,6 +149,7 @@ class BBQTokenizer(nn.Module):
                 f"latent_norm must be one of {sorted(LATENT_NORMS)}, got {latent_norm!r}"
             )
         self.latent_norm = latent_norm
+        self.length_buckets = int(length_buckets)
         self.modalities = list(modality_dims)
         if not self.modalities:
             raise ValueError("BBQTokenizer needs at least one content modality")
@@ -304,9 +307,7 @@ class BBQTokenizer(nn.Module):
     def rec_loss(self, v: torch.Tensor, history_index: torch.Tensor, target_index: torch.Tensor,
                  target_ids: torch.Tensor) -> torch.Tensor:
         """InfoNCE of eq. 12 with in-batch negatives; duplicates of a row's target are masked."""
-        mask = history_index >= 0
-        v_hist = v[history_index.clamp(min=0)] * mask.unsqueeze(-1).to(v.dtype)
-        h = self.sequence_encoder(v_hist, mask)
+        h = self.encode_histories(v, history_index)
         logits = F.normalize(h, dim=-1) @ F.normalize(v[target_index], dim=-1).t()
         logits = logits / self.temperature
         same = target_ids[:, None] == target_ids[None, :]
@@ -314,6 +315,26 @@ class BBQTokenizer(nn.Module):
         logits = logits.masked_fill(same & ~eye, float("-inf"))
         labels = torch.arange(len(target_ids), device=logits.device)
         return F.cross_entropy(logits, labels)
+
+    def encode_histories(self, v: torch.Tensor, history_index: torch.Tensor) -> torch.Tensor:
+        """``h_t`` of every history, run as ``length_buckets`` length-sorted, trimmed chunks.
+
+        Right-padded histories are mostly padding (Beauty: 4.5 items on average of 20); the
+        causal, padding-masked encoder gives every row exactly the same output when its
+        chunk is trimmed to the chunk's longest history, at a fraction of the cost.
+        """
+        lengths = (history_index >= 0).sum(1)
+        order = torch.argsort(lengths, stable=True)
+        n_chunks = max(1, min(self.length_buckets, len(order)))
+        outputs = []
+        for rows in torch.tensor_split(order, n_chunks):
+            if len(rows) == 0:
+                continue
+            index = history_index[rows, : max(int(lengths[rows].max()), 1)]
+            mask = index >= 0
+            v_hist = v[index.clamp(min=0)] * mask.unsqueeze(-1).to(v.dtype)
+            outputs.append(self.sequence_encoder(v_hist, mask))
+        return torch.cat(outputs)[torch.argsort(order)]
 
     # ------------------------------------------------------------------ read-out
     @torch.no_grad()
