@@ -9,8 +9,6 @@ Builds the configured TIGER with random semantic IDs (no stage 1 needed), then t
 from __future__ import annotations
 
 import argparse
-import time
-
 import numpy as np
 import torch
 
@@ -19,6 +17,8 @@ from recbole.data import create_dataset, data_preparation
 from recbole_bbq.config import Config
 from recbole_bbq.model import TIGER
 from recbole_bbq.modules.semantic_ids import build_semantic_ids
+
+from _timing import alternating_samples_per_s
 
 
 def main(argv=None):
@@ -41,18 +41,18 @@ def main(argv=None):
         batches.append(batch.to(config["device"]))
         if len(batches) == args.batches:
             break
-    elapsed = {1: 0.0, 4: 0.0}
     model.train()
-    for i, batch in enumerate(batches):
-        for buckets in ((1, 4) if i % 2 == 0 else (4, 1)):
+
+    def step(buckets):
+        def run(batch):
             model.length_buckets = buckets
-            start = time.perf_counter()
             optimizer.zero_grad()
             model.calculate_loss(batch).backward()
             optimizer.step()
-            elapsed[buckets] += time.perf_counter() - start
+        return run
+
+    rate = alternating_samples_per_s({1: step(1), 4: step(4)}, batches)
     n = sum(len(b) for b in batches)
-    rate = {k: n / v for k, v in elapsed.items()}
     lengths = torch.cat([b[model.ITEM_SEQ_LEN] for b in batches]).float()
     print(f"{args.dataset}: {n} samples, mean history {lengths.mean():.1f} of {model.max_seq_length}")
     print(f"length_buckets=1: {rate[1]:.0f} samples/s; length_buckets=4: {rate[4]:.0f} samples/s; "

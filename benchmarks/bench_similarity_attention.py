@@ -13,7 +13,6 @@ implied time of a full training epoch.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -22,6 +21,8 @@ from recbole.data import create_dataset, data_preparation
 from recbole_bbq.config import Config
 from recbole_bbq.trainer import TwoStageTrainer
 from recbole_bbq.utils import get_model
+
+from _timing import alternating_samples_per_s
 
 
 def build(name, args):
@@ -51,18 +52,18 @@ def main(argv=None):
         batches.append(batch.to(models["BBQRec"][0].device))
         if len(batches) == args.batches:
             break
-    elapsed = dict.fromkeys(models, 0.0)
-    for i, batch in enumerate(batches):
-        for name in (("BBQRec", "BBQRec_S") if i % 2 == 0 else ("BBQRec_S", "BBQRec")):
-            model, optimizer = models[name]
+    def step(name):
+        model, optimizer = models[name]
+
+        def run(batch):
             model.train()
-            start = time.perf_counter()
             optimizer.zero_grad()
             model.calculate_loss(batch).backward()
             optimizer.step()
-            elapsed[name] += time.perf_counter() - start
+        return run
+
+    rate = alternating_samples_per_s({name: step(name) for name in models}, batches)
     n = sum(len(b) for b in batches)
-    rate = {k: n / v for k, v in elapsed.items()}
     epoch = len(train.dataset)
     for name in models:
         print(f"{name}: {rate[name]:.0f} samples/s -> {epoch / rate[name]:.0f} s per epoch "

@@ -24,29 +24,22 @@ def inference_speed(model_name: str, dataset: str, config_files, config_dict: di
     """Seconds per user (batch of 1) and users per second (batched) for each beam size."""
     per_user, batched = {}, {}
     state = compat.load_checkpoint(checkpoint, map_location="cpu")["state_dict"]
+    config = Config(model_name, dataset, config_file_list=config_files, config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    train_data, _, test_data = data_preparation(config, create_dataset(config))
+    interactions = [batch[0].to(config["device"]) for batch in test_data]
+    rows = [(x, i) for x in interactions for i in range(len(x))][:n_users]
+    n_total = sum(len(x) for x in interactions)
     for beam in beams:
-        config = Config(model_name, dataset, config_file_list=config_files,
-                        config_dict={**config_dict, "beam_size": int(beam)})
-        init_seed(config["seed"], config["reproducibility"])
-        train_data, _, test_data = data_preparation(config, create_dataset(config))
+        config["beam_size"] = int(beam)  # the model checks it against topk when built
         model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
         model.load_state_dict(state)
         model.eval()
-        interactions = [batch[0].to(model.device) for batch in test_data]
-        rows = []
-        for interaction in interactions:
-            for i in range(len(interaction)):
-                rows.append((interaction, i))
-                if len(rows) == n_users:
-                    break
-            if len(rows) == n_users:
-                break
         model.full_sort_predict(rows[0][0][[0]])  # warm-up
         start = perf_counter()
         for interaction, i in rows:
             model.full_sort_predict(interaction[[i]])
         per_user[str(beam)] = (perf_counter() - start) / len(rows)
-        n_total = sum(len(x) for x in interactions)
         start = perf_counter()
         for interaction in interactions:
             model.full_sort_predict(interaction)

@@ -25,6 +25,7 @@ from recbole_bbq.modules.beam_search import (
     scores_for_all_items,
 )
 from recbole_bbq.modules.generator import SemanticIDGenerator
+from recbole_bbq.modules.length_buckets import length_sorted_chunks
 from recbole_bbq.modules.semantic_ids import (
     SemanticIDs,
     build_semantic_ids,
@@ -156,19 +157,10 @@ class GenerativeRecommender(SequentialRecommender):
         return {}
 
     def _length_buckets(self, interaction):
-        """Row groups of similar history length, each trimmed to its own longest history.
-
-        RecBole right-pads every history to MAX_ITEM_LIST_LENGTH; most are much shorter
-        (Beauty: 4.5 items on average of 20). Running the encoder on length-sorted chunks
-        gives exactly the same per-row results with a fraction of the padded tokens.
-        """
+        """Row groups of similar history length, each trimmed to its own longest history
+        (:mod:`recbole_bbq.modules.length_buckets`)."""
         item_seq, lengths = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-        order = torch.argsort(lengths, stable=True)
-        n_chunks = max(1, min(self.length_buckets, len(order)))
-        for rows in torch.tensor_split(order, n_chunks):
-            if len(rows) == 0:
-                continue
-            width = max(int(lengths[rows].max()), 1)
+        for rows, width in length_sorted_chunks(lengths, self.length_buckets):
             seq = item_seq[rows, :width]
             yield rows, seq, self.item_codes[seq], seq > 0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 from logging import getLogger
 
-import numpy as np
 import torch
 
 from recbole_bbq import compat
@@ -24,7 +23,6 @@ from recbole_bbq.model.tiger import TIGER
 from recbole_bbq.modules.letter import LetterTokenizer
 from recbole_bbq.modules.semantic_ids import build_semantic_ids, codebook_utilisation
 
-_CHUNK = 4096
 
 
 class LETTER(TIGER):
@@ -46,13 +44,8 @@ class LETTER(TIGER):
     @classmethod
     def build_rqvae(cls, input_dim: int, config) -> LetterTokenizer:
         return LetterTokenizer(
-            input_dim=input_dim,
-            hidden_dims=list(config["rqvae_hidden_dims"]),
-            latent_dim=int(config["codebook_dim"]),
-            n_levels=int(config["n_levels"]),
-            codebook_size=int(config["codebook_size"]),
-            commitment=float(config["commitment"]),
-            dropout=float(config["rqvae_dropout"] or 0.0),
+            input_dim,
+            **cls.rqvae_kwargs(config),
             sinkhorn_epsilons=cls._epsilons(config),
             sinkhorn_iters=int(config["sinkhorn_iters"]),
             cf_weight=float(config["cf_weight"]),
@@ -157,30 +150,25 @@ class LETTER(TIGER):
         return {k: out[k] for k in ("loss", "recon", "rq", "cf", "diversity")}
 
     @torch.no_grad()
-    def _nearest_codes(self) -> np.ndarray:
-        codes = [self.rqvae.encode(self.content[s : s + _CHUNK]) for s in range(1, self.n_items, _CHUNK)]
-        return torch.cat(codes).cpu().numpy()
-
-    @torch.no_grad()
     def _resolved_codes(self):
+        """Nearest codes, then the Sinkhorn re-assignment of colliding groups, and the
+        collision statistics before and after it."""
         was_training = self.rqvae.training
         self.rqvae.eval()
-        result = self.rqvae.resolve_collisions_with_sinkhorn(self.content[1:], self._nearest_codes())
+        result = self.rqvae.resolve_collisions_with_sinkhorn(self.content[1:], self.nearest_codes())
         self.rqvae.train(was_training)
         return result
 
     @torch.no_grad()
     def compute_item_codes(self):
-        codes, _, _ = self._resolved_codes()
-        return codes, [self.rqvae.quantizer.codebook_size] * self.rqvae.quantizer.n_levels
+        return self._resolved_codes()[0], self.code_level_sizes
 
     @torch.no_grad()
     def tokenizer_diagnostics(self) -> dict:
         self.eval()
         codes, before, after = self._resolved_codes()
-        sizes = [self.rqvae.quantizer.codebook_size] * self.rqvae.quantizer.n_levels
         return {
-            "utilisation": codebook_utilisation(codes, sizes),
+            "utilisation": codebook_utilisation(codes, self.code_level_sizes),
             "colliding_items_before_sinkhorn": before["colliding_items"],
             "colliding_items": after["colliding_items"],
         }
@@ -188,9 +176,8 @@ class LETTER(TIGER):
     @torch.no_grad()
     def build_semantic_ids(self):
         self.eval()
-        codes, before, after = self._resolved_codes()
-        sizes = [self.rqvae.quantizer.codebook_size] * self.rqvae.quantizer.n_levels
-        semantic_ids = build_semantic_ids(codes, sizes, self.resolve_collisions)
+        codes, before, _ = self._resolved_codes()
+        semantic_ids = build_semantic_ids(codes, self.code_level_sizes, self.resolve_collisions)
         semantic_ids.stats["collisions_before_sinkhorn"] = before
         return semantic_ids
 

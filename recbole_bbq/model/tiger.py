@@ -11,11 +11,14 @@ catalogue leaks no validation or test signal.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from recbole_bbq.data.features import load_item_features
 from recbole_bbq.model.generative import GenerativeRecommender
 from recbole_bbq.modules.rqvae import RQVAE
+
+_CHUNK = 4096  # items per forward pass when reading out codes
 
 
 class TIGER(GenerativeRecommender):
@@ -36,17 +39,21 @@ class TIGER(GenerativeRecommender):
         self.seed = int(config["seed"])
 
     @staticmethod
-    def build_rqvae(input_dim: int, config) -> RQVAE:
-        """The stage-1 tokenizer (LETTER builds its regularised RQ-VAE here)."""
-        return RQVAE(
-            input_dim=input_dim,
+    def rqvae_kwargs(config) -> dict:
+        """TIGER's RQ-VAE settings from the config (LETTER adds its regularisers to them)."""
+        return dict(
             hidden_dims=list(config["rqvae_hidden_dims"]),
-            latent_dim=config["codebook_dim"],
-            n_levels=config["n_levels"],
-            codebook_size=config["codebook_size"],
-            commitment=config["commitment"],
-            dropout=config["rqvae_dropout"],
+            latent_dim=int(config["codebook_dim"]),
+            n_levels=int(config["n_levels"]),
+            codebook_size=int(config["codebook_size"]),
+            commitment=float(config["commitment"]),
+            dropout=float(config["rqvae_dropout"] or 0.0),
         )
+
+    @classmethod
+    def build_rqvae(cls, input_dim: int, config) -> RQVAE:
+        """The stage-1 tokenizer (LETTER builds its regularised RQ-VAE here)."""
+        return RQVAE(input_dim, **cls.rqvae_kwargs(config))
 
     # ---------------------------------------------------------------- stage 1
     def tokenizer_parameters(self):
@@ -65,15 +72,21 @@ class TIGER(GenerativeRecommender):
         out = self.rqvae(self.content[batch])
         return {"loss": out["loss"], "recon": out["recon"], "rq": out["rq"]}
 
+    @property
+    def code_level_sizes(self) -> list:
+        """Codes per level of the RQ-VAE (before any disambiguation level)."""
+        return [self.rqvae.quantizer.codebook_size] * self.rqvae.quantizer.n_levels
+
+    @torch.no_grad()
+    def nearest_codes(self) -> np.ndarray:
+        """Nearest-code IDs ``[n_items - 1, L]`` of items 1..n-1."""
+        codes = [self.rqvae.encode(self.content[start : start + _CHUNK])
+                 for start in range(1, self.n_items, _CHUNK)]
+        return torch.cat(codes).cpu().numpy()
+
     @torch.no_grad()
     def compute_item_codes(self):
-        codes = torch.cat(
-            [
-                self.rqvae.encode(self.content[start : start + 4096])
-                for start in range(1, self.n_items, 4096)
-            ]
-        )
-        return codes.cpu().numpy(), [self.rqvae.quantizer.codebook_size] * self.rqvae.quantizer.n_levels
+        return self.nearest_codes(), self.code_level_sizes
 
     def tokenizer_state_dict(self) -> dict:
         return {"rqvae": self.rqvae.state_dict()}
