@@ -1,6 +1,8 @@
 """Shared fixtures: a tiny synthetic multimodal dataset in the prepared on-disk format."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -63,7 +65,8 @@ def tiny_config(tmp_path, data_path, **overrides):
         "data_path": str(data_path),
         "checkpoint_dir": str(tmp_path / "saved"),
         "results_dir": str(tmp_path / "results"),
-        "use_gpu": False,
+        # RECBOLE_BBQ_TEST_GPU=1 runs every end-to-end test on the GPU, to check CUDA paths
+        "use_gpu": os.environ.get("RECBOLE_BBQ_TEST_GPU") == "1",
         "show_progress": False,
         "state": "WARNING",
         "epochs": 2,

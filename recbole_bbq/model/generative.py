@@ -25,7 +25,7 @@ from recbole_bbq.modules.beam_search import (
     scores_for_all_items,
 )
 from recbole_bbq.modules.generator import SemanticIDGenerator
-from recbole_bbq.modules.length_buckets import length_sorted_chunks
+from recbole_bbq.modules.length_buckets import length_sorted_chunks, resolve_length_buckets
 from recbole_bbq.modules.semantic_ids import (
     SemanticIDs,
     build_semantic_ids,
@@ -51,7 +51,7 @@ class GenerativeRecommender(SequentialRecommender):
                 f"among -inf ties. Set beam_size >= {max_topk}."
             )
         self.resolve_collisions = bool(config["resolve_collisions"])
-        self.length_buckets = int(config["length_buckets"] or 1)
+        self.length_buckets = resolve_length_buckets(config["length_buckets"], config["device"])
         # item tokens by internal id: tokenizer files are keyed by token, not by internal id
         self.item_tokens = list(dataset.field2id_token[dataset.iid_field])
         self.register_buffer("item_codes", torch.zeros(0, 0, dtype=torch.long))
@@ -109,7 +109,9 @@ class GenerativeRecommender(SequentialRecommender):
 
     def set_semantic_ids(self, codes, level_sizes, stats=None) -> None:
         """Install the ID table (row = internal item id) and build the generator for it."""
-        codes = torch.as_tensor(np.asarray(codes), dtype=torch.long, device=self.device)
+        # a checkpoint's table arrives as a tensor, possibly on the GPU; a tokenizer's as numpy
+        codes = (codes.to(self.device, torch.long) if torch.is_tensor(codes)
+                 else torch.as_tensor(np.asarray(codes), dtype=torch.long, device=self.device))
         if codes.shape[0] != self.n_items:
             raise ValueError(
                 f"semantic-ID table has {codes.shape[0]} rows but the dataset has "
