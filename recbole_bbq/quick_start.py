@@ -29,10 +29,39 @@ from recbole_bbq.fileio import atomic_write_json  # noqa: E402
 from recbole_bbq.utils import get_model, get_trainer  # noqa: E402
 
 
+def _reset_peak_memory() -> None:
+    """Start this run's peak-memory counters afresh.
+
+    The benchmark driver trains many models in one process; without a reset every run would
+    report the largest peak of all runs before it. Linux resets the RSS high-water mark
+    through ``/proc/self/clear_refs``; elsewhere the process-wide peak is reported.
+    """
+    import torch
+
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _peak_memory() -> dict:
     import torch
 
-    peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    peak = {"peak_rss_mb": _peak_rss_mb()}
     if torch.cuda.is_available():
         peak["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return peak
@@ -41,6 +70,7 @@ def _peak_memory() -> dict:
 def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict=None,
                     saved=True) -> dict:
     """Train and evaluate one model; returns a dict of metrics, timings and paths."""
+    _reset_peak_memory()
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
                     config_dict=config_dict)
     init_seed(config["seed"], config["reproducibility"])
@@ -64,7 +94,8 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=show_progress
     )
-    train_time = time() - start
+    # a resumed run reports its whole training time, the part before the resume included
+    train_time = trainer.fit_time_s() if hasattr(trainer, "fit_time_s") else time() - start
     start = time()
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
     test_time = time() - start
@@ -87,6 +118,7 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
         "test_users_per_s": (n_test_users / test_time) if n_test_users and test_time else None,
         "train_samples_per_epoch": len(train_data.dataset),
         "checkpoint": trainer.saved_model_file if saved else None,
+        "resumed_from": getattr(trainer, "resumed_from", None),
         "valid_history": list(getattr(trainer, "valid_history", [])),
         "stopped_by_budget": bool(getattr(trainer, "stopped_by_budget", False)),
         "tokenizer_stopped_after_epochs": getattr(trainer, "tokenizer_stopped_after_epochs", None),

@@ -152,8 +152,15 @@ def test_crash_mid_training_keeps_checkpoints_and_resume_finishes_the_run(workdi
         config_dict={**config, "resume_checkpoint": str(workdir / "saved" / latest[0])},
     )
     check_metrics(result)
-    assert result["epochs_trained"] == 2  # epochs 1 and 2
     assert result["checkpoint"].endswith(best[0])
+    # the results file reports the whole run, epoch 0 and stage 1 from before the crash too
+    assert result["epochs_trained"] == 3
+    assert [row["epoch"] for row in result["valid_history"]] == [0, 1, 2]
+    assert result["stage_times_s"]["tokenizer"] > 0
+    assert result["semantic_ids"]["collisions_before_extra_level"]["n_items"] > 0
+    assert len(result["tokenizer_history"]) == config["tokenizer_epochs"]
+    assert result["train_time_s"] >= sum(result["stage_times_s"].values()) * 0.99
+    assert result["resumed_from"].endswith(latest[0])
 
 
 def test_plugin_property_files_and_overrides(workdir):
@@ -196,3 +203,19 @@ def test_packaged_properties_cover_every_plugin_model():
     assert (root / "overall.yaml").is_file()
     for name in model.__all__:
         assert (root / "model" / f"{name}.yaml").is_file(), name
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="Linux-only reset")
+def test_peak_memory_is_per_run_not_per_process():
+    """The driver runs many models in one process: an earlier run's peak must not leak."""
+    from recbole_bbq.quick_start import _peak_rss_mb, _reset_peak_memory
+
+    _reset_peak_memory()
+    before = _peak_rss_mb()
+    ballast = np.ones(64 * 2**20 // 8)  # 64 MB, touched
+    ballast[::512] += 1
+    with_ballast = _peak_rss_mb()
+    del ballast
+    _reset_peak_memory()
+    assert with_ballast > before + 48
+    assert _peak_rss_mb() < with_ballast - 48

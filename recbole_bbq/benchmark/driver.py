@@ -50,8 +50,11 @@ SWEEPS = {  # paper sec. 5.4, around L=3, N=256, D=128, K=100
     "sim_buckets": [10, 50, 100, 200],
 }
 # machine- or output-specific keys that may differ between an adopted run and this benchmark
+# Keys that say where a run wrote its files or how it was resumed, not what it computed
+# (a resumed run continues exactly where its checkpoint stopped).
 ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "dataset_save_path",
-                      "dataloaders_save_path", "show_progress", "state", "use_gpu"}
+                      "dataloaders_save_path", "show_progress", "state", "use_gpu",
+                      "resume_checkpoint"}
 PRESETS = {
     "table2": {"kind": "compare", "title": "Overall performance (paper Table 2)",
                "models": ["GRU4Rec", "SASRec", "BERT4Rec", "TIGER", "LETTER", "BBQRec"]},

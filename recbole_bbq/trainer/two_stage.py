@@ -45,6 +45,28 @@ class CompatTrainerMixin:
         self._current_epoch = epoch_idx
         return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
 
+    # ------------------------------------------------------------------ run record
+    def run_record(self) -> dict:
+        """What a results file reports about the run so far; saved in every checkpoint so a
+        resumed run reports the whole run, not only the epochs after the resume."""
+        return {
+            "valid_history": list(getattr(self, "valid_history", [])),
+            "train_loss_dict": dict(self.train_loss_dict),
+            "fit_time_s": self.fit_time_s(),
+        }
+
+    def restore_run_record(self, record) -> None:
+        if not record:  # a checkpoint written before run records existed
+            return
+        self.valid_history = list(record.get("valid_history", []))
+        self.train_loss_dict.update(record.get("train_loss_dict", {}))
+        self._fit_time_before = float(record.get("fit_time_s", 0.0))
+
+    def fit_time_s(self) -> float:
+        """Wall time in ``fit``, including the time spent before a resume."""
+        started = getattr(self, "_fit_started", None)
+        return getattr(self, "_fit_time_before", 0.0) + (time() - started if started else 0.0)
+
     def _valid_epoch(self, valid_data, show_progress=False):
         score, result = super()._valid_epoch(valid_data, show_progress)
         if not hasattr(self, "valid_history"):
@@ -67,6 +89,7 @@ class CompatTrainerMixin:
             "state_dict": self.model.state_dict(),
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
+            "run_record": self.run_record(),
         }
         atomic_torch_save(state, saved_model_file)
         if verbose:
@@ -92,6 +115,8 @@ class CompatTrainerMixin:
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self._rebuild_optimizer_for_resume()
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.restore_run_record(checkpoint.get("run_record"))
+        self.resumed_from = resume_file
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
     def _rebuild_optimizer_for_resume(self):
@@ -154,17 +179,45 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         self.stage_times = {}
         self.tokenizer_history = []
         self.generator_epoch_times = []
+        self._generator_started = None
+        self._generator_time_before = 0.0  # stage-2 time spent before a resume
         stem = f"{config['model']}-{config['dataset']}-{get_local_time()}"
         self.tokenizer_file = os.path.join(self.checkpoint_dir, f"{stem}-tokenizer.pth")
         self.semantic_id_file = os.path.join(self.checkpoint_dir, f"{stem}-semantic_ids.tsv")
 
     # ------------------------------------------------------------------ phases
+    def run_record(self) -> dict:
+        generator_so_far = self._generator_time_before + (
+            time() - self._generator_started if self._generator_started else 0.0)
+        return {
+            **super().run_record(),
+            "stage_times": {**self.stage_times, "generator": generator_so_far},
+            "tokenizer_history": list(self.tokenizer_history),
+            "generator_epoch_times": list(self.generator_epoch_times),
+            "tokenizer_stopped_after_epochs": getattr(self, "tokenizer_stopped_after_epochs", None),
+            "tokenizer_file": self.tokenizer_file,
+            "semantic_id_stats": self.model.semantic_id_stats,
+        }
+
+    def restore_run_record(self, record) -> None:
+        super().restore_run_record(record)
+        if not record:
+            return
+        self.stage_times = dict(record.get("stage_times", {}))
+        self._generator_time_before = float(self.stage_times.pop("generator", 0.0))
+        self.tokenizer_history = list(record.get("tokenizer_history", []))
+        self.generator_epoch_times = list(record.get("generator_epoch_times", []))
+        self.tokenizer_stopped_after_epochs = record.get("tokenizer_stopped_after_epochs")
+        self.tokenizer_file = record.get("tokenizer_file") or self.tokenizer_file
+        if record.get("semantic_id_stats"):
+            self.model.semantic_id_stats = dict(record["semantic_id_stats"])
+
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None):
         start = self._fit_started = time()
         if self.model.has_semantic_ids:  # resumed from a stage-2 checkpoint
             self.logger.info("semantic IDs restored from the checkpoint: stage 1 skipped")
-            self.stage_times["tokenizer"] = 0.0
+            self.stage_times.setdefault("tokenizer", 0.0)  # the run record keeps stage 1's time
         elif self.config["tokenizer_checkpoint"]:
             self.load_tokenizer(self.config["tokenizer_checkpoint"])
             self.stage_times["tokenizer"] = time() - start
@@ -175,9 +228,9 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
             self.stage_times["tokenizer"] = time() - start
 
         self._start_generator_phase()
-        start = time()
+        self._generator_started = time()
         result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
-        self.stage_times["generator"] = time() - start
+        self.stage_times["generator"] = self._generator_time_before + time() - self._generator_started
         return result
 
     def _start_generator_phase(self):
