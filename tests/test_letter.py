@@ -196,3 +196,21 @@ def test_a_sasrec_checkpoint_of_the_wrong_width_is_refused(workdir):
 def test_cf_dim_must_match_the_codebook_dim(workdir):
     with pytest.raises(ValueError, match="letter_cf_dim=16"):
         run_recbole_bbq("LETTER", "synth", config_dict=letter_config(workdir, letter_cf_dim=16))
+
+
+def test_sasrec_in_a_child_process_equals_the_in_process_one(workdir):
+    """The isolated SASRec (default) hands back what training it in-process gives."""
+    from recbole.data import create_dataset, data_preparation
+    from recbole_bbq.model import LETTER
+
+    tables = {}
+    for isolated in (True, False):
+        cfg = Config("LETTER", "synth", config_dict=letter_config(
+            workdir, letter_cf_isolated=isolated, letter_cf_epochs=2,
+            letter_cf_learning_rate=0.05))
+        train, _, _ = data_preparation(cfg, create_dataset(cfg))
+        model = LETTER(cfg, train.dataset).to(cfg["device"])
+        tables[isolated] = model._train_sasrec_embeddings(train).cpu()
+    assert tables[True].shape == (model.n_items, model.cf_dim)
+    assert float(tables[True][1:].std()) > 0.03  # trained: SASRec initialises with std 0.02
+    assert torch.allclose(tables[True], tables[False], atol=1e-4)
