@@ -49,10 +49,10 @@ SWEEPS = {  # paper sec. 5.4, around L=3, N=256, D=128, K=100
     "codebook_dim": [32, 64, 128, 256],
     "sim_buckets": [10, 50, 100, 200],
 }
-# machine- or output-specific keys that may differ between an adopted run and this benchmark
-# Keys that say where a run wrote its files, how it was resumed or how fast it ran, not what
-# it computed (a resumed run continues exactly where its checkpoint stopped; length_buckets
-# gives the same loss and scores for any value, which the tests check).
+# Keys that may differ between an adopted run and this benchmark: they say where a run wrote
+# its files, how it was resumed or how fast it ran, not what it computed (a resumed run
+# continues exactly where its checkpoint stopped; length_buckets gives the same loss and
+# scores for any value, which the tests check).
 ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "dataset_save_path",
                       "dataloaders_save_path", "show_progress", "state", "use_gpu",
                       "resume_checkpoint", "length_buckets"}

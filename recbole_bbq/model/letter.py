@@ -26,7 +26,6 @@ from recbole_bbq.modules.letter import LetterTokenizer
 from recbole_bbq.modules.semantic_ids import build_semantic_ids, codebook_utilisation
 
 
-
 class LETTER(TIGER):
     """LETTER-TIGER; configuration in ``properties/model/LETTER.yaml`` (after TIGER.yaml)."""
 

@@ -186,12 +186,15 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         self.semantic_id_file = os.path.join(self.checkpoint_dir, f"{stem}-semantic_ids.tsv")
 
     # ------------------------------------------------------------------ phases
+    def _generator_time_s(self) -> float:
+        """Stage-2 wall time so far, including the time spent before a resume."""
+        started = self._generator_started
+        return self._generator_time_before + (time() - started if started else 0.0)
+
     def run_record(self) -> dict:
-        generator_so_far = self._generator_time_before + (
-            time() - self._generator_started if self._generator_started else 0.0)
         return {
             **super().run_record(),
-            "stage_times": {**self.stage_times, "generator": generator_so_far},
+            "stage_times": {**self.stage_times, "generator": self._generator_time_s()},
             "tokenizer_history": list(self.tokenizer_history),
             "generator_epoch_times": list(self.generator_epoch_times),
             "tokenizer_stopped_after_epochs": getattr(self, "tokenizer_stopped_after_epochs", None),
@@ -230,7 +233,7 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         self._start_generator_phase()
         self._generator_started = time()
         result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
-        self.stage_times["generator"] = self._generator_time_before + time() - self._generator_started
+        self.stage_times["generator"] = self._generator_time_s()
         return result
 
     def _start_generator_phase(self):
