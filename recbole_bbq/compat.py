@@ -14,11 +14,13 @@ to downgrade, the plugin repairs exactly what breaks, and nothing else:
 3. ``torch.utils.tensorboard`` needs the ``tensorboard`` package, which RecBole's trainer
    imports unconditionally. When it is absent (it is an optional extra here),
    :func:`patch_tensorboard` installs a no-op ``SummaryWriter`` and says so once.
-4. torch >= 2.6 defaults ``torch.load(weights_only=True)``, which refuses RecBole's
-   checkpoints (they pickle the ``Config``). :func:`load_checkpoint` loads with
-   ``weights_only=False``; it is only ever called on checkpoints this process or the user's
-   own earlier runs wrote. The plugin's trainers use it for ``evaluate`` and
-   ``resume_checkpoint`` (see :class:`recbole_bbq.trainer.CompatTrainerMixin`).
+4. RecBole's trainer pickles its ``Config`` into checkpoints, which torch >= 2.6's
+   ``torch.load(weights_only=True)`` refuses, and loading with ``weights_only=False`` runs
+   whatever code a crafted file carries. The plugin's trainers write checkpoints that hold
+   only tensors, numbers, strings, lists and dicts (the config as a plain mapping), and
+   :func:`load_checkpoint` loads every file -- resumed runs, best models, tokenizers,
+   LETTER's collaborative embeddings -- with ``weights_only=True``, turning a refused or
+   damaged file into a :class:`CheckpointError` that names it.
 
 :func:`apply` runs 2 and 3 and is called on ``import recbole_bbq``, before RecBole is imported.
 """
@@ -104,11 +106,43 @@ def check_recbole() -> str:
     return found
 
 
-def load_checkpoint(path, map_location=None):
-    """``torch.load`` for RecBole checkpoints (they pickle the Config, so not weights-only)."""
+class CheckpointError(ValueError):
+    """A checkpoint or tokenizer file that is missing, damaged or not weights-only."""
+
+
+def load_checkpoint(path, map_location=None, what: str = "checkpoint"):
+    """``torch.load(weights_only=True)`` of a file this package wrote.
+
+    Nothing in the file is executed: a pickle that calls any function other than torch's
+    tensor rebuilders is refused. Every failure -- missing file, pickled objects (a RecBole
+    checkpoint from RecBole's own trainer, or a crafted payload), a truncated or garbage
+    file -- raises :class:`CheckpointError` naming ``path``.
+    """
+    import os
+    import pickle
+    import re
+
     import torch
 
-    return torch.load(str(path), map_location=map_location, weights_only=False)
+    path = str(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{what} {path} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        detail = f"it references {found.group(1)}" if found else "it is not weights-only"
+        raise CheckpointError(
+            f"{what} {path} holds pickled Python objects, which are not loaded because "
+            f"loading them could run code ({detail}). recbole_bbq writes only "
+            f"tensors, numbers, strings, lists and dicts; retrain, or re-save the file from "
+            f"a source you trust"
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise CheckpointError(
+            f"{what} {path} could not be read as a torch checkpoint (truncated, damaged or "
+            f"not a checkpoint): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
 
 
 _applied = False

@@ -8,14 +8,53 @@ the user's ``config_file_list``, ``config_dict`` and command-line values.
 """
 from __future__ import annotations
 
+import difflib
+import functools
 import os
+import re
 from pathlib import Path
+
+import yaml
 
 from recbole_bbq import compat
 
 compat.apply()
 
 from recbole.config import Config as RecBoleConfig  # noqa: E402
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used; the message names the culprit."""
+
+
+_KEY_READ = re.compile(r"""config\[\s*["']([A-Za-z_][A-Za-z_0-9]*)["']\s*\]""")
+
+
+@functools.lru_cache(maxsize=1)
+def known_config_keys() -> frozenset:
+    """Every key some model or trainer can read: the keys of RecBole's and the plugin's
+    property files (all models, so a budget file shared by a side-by-side run may hold
+    generator keys that SASRec ignores) and the keys their code reads."""
+    import recbole
+
+    keys = {"model", "dataset", "extra_config_keys"}
+    roots = (Path(recbole.__file__).parent, Path(__file__).parent, properties_dir())
+    for root in roots:
+        for file in root.rglob("*.yaml"):
+            try:
+                content = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            except (yaml.YAMLError, OSError, UnicodeDecodeError):
+                continue
+            if isinstance(content, dict):
+                keys.update(map(str, content))
+        for file in root.rglob("*.py"):
+            keys.update(_KEY_READ.findall(file.read_text(encoding="utf-8", errors="ignore")))
+    return frozenset(keys)
+
+
+def _closest(key: str) -> str:
+    match = difflib.get_close_matches(key, known_config_keys(), n=1, cutoff=0.75)
+    return f"; did you mean {match[0]!r}?" if match else ""
 
 
 def properties_dir() -> Path:
@@ -50,6 +89,87 @@ class Config(RecBoleConfig):
     line and passes it in ``config_dict``, so programmatic runs (tests, notebooks, the
     benchmark driver) are not affected by the host process's arguments.
     """
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None):
+        self.file_list = list(config_file_list or [])
+        super().__init__(model, dataset, config_file_list, config_dict)
+        self.validate()
+
+    def _load_config_files(self, file_list):
+        """RecBole's loader, with each file named in its errors."""
+        merged = {}
+        for file in file_list or []:
+            try:
+                with open(file, "r", encoding="utf-8") as handle:
+                    content = yaml.load(handle.read(), Loader=self.yaml_loader)
+            except FileNotFoundError:
+                raise ConfigError(f"config file {file} does not exist") from None
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"config file {file} is not valid YAML: {exc}") from None
+            if content is None:
+                continue
+            if not isinstance(content, dict):
+                raise ConfigError(
+                    f"config file {file} must hold `key: value` lines, found a "
+                    f"{type(content).__name__}"
+                )
+            merged.update(content)
+        return merged
+
+    def validate(self) -> None:
+        """Refuse what the user set that no model reads or cannot work, before any work.
+
+        Unknown keys (a misspelling is otherwise ignored silently) are named with the
+        closest known key; ``extra_config_keys: [...]`` declares keys for your own
+        extensions. Value checks: ``epochs >= 1``, ``tokenizer_epochs >= 0``, positive
+        batch sizes and learning rates, ``modalities`` a list of names (a bare name is
+        taken as a one-element list).
+        """
+        allowed = known_config_keys() | set(self.final_config_dict.get("extra_config_keys") or [])
+        sources = [("the command line / config_dict", self.variable_config_dict)]
+        sources += [(f"config file {f}", self._load_config_files([f]))
+                    for f in (self.file_list or [])]
+        for where, given in sources:
+            for key in given:
+                if key not in allowed:
+                    raise ConfigError(
+                        f"unknown configuration key {key!r} in {where}{_closest(key)} "
+                        f"(keys for your own code: add them to `extra_config_keys`)"
+                    )
+        self._check_values()
+
+    def _check_values(self) -> None:
+        c = self.final_config_dict
+
+        def number(key, minimum, kind=int, strict=False):
+            value = c.get(key)
+            if value is None:
+                return
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and kind is int:
+                ok = float(value).is_integer()
+            if not ok or (value <= minimum if strict else value < minimum):
+                bound = f"> {minimum}" if strict else f">= {minimum}"
+                raise ConfigError(f"{key} must be {'an integer' if kind is int else 'a number'} "
+                                  f"{bound}, got {value!r}")
+
+        number("epochs", 1)
+        number("tokenizer_epochs", 0)
+        number("train_batch_size", 1)
+        number("eval_batch_size", 1)
+        number("tokenizer_batch_size", 1)
+        number("stopping_step", 1)
+        number("warmup_steps", 0)
+        number("learning_rate", 0, float, strict=True)
+        number("tokenizer_learning_rate", 0, float, strict=True)
+        for key in ("modalities", "drop_signals"):
+            value = c.get(key)
+            if isinstance(value, str):
+                c[key] = [value]
+            elif value is not None and not (
+                isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+            ):
+                raise ConfigError(f"{key} must be a list of modality names, got {value!r}")
 
     def compatibility_settings(self):
         # RecBole's version reads np.float_ & co., which numpy 2 removed

@@ -12,6 +12,21 @@ import tempfile
 from pathlib import Path
 
 
+def to_plain(value):
+    """``value`` as plain Python (dicts with str keys, lists, str, int, float, bool, None):
+    what a JSON record or a weights-only checkpoint may hold. numpy / torch scalars and
+    arrays become numbers and lists; any other object becomes its ``str``."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if type(value) in (str, int, float, bool) or value is None:  # not numpy's float64 & co.
+        return value
+    if hasattr(value, "tolist") and hasattr(value, "ndim"):  # numpy / torch values
+        return value.item() if value.ndim == 0 else to_plain(value.tolist())
+    return str(value)
+
+
 def atomic_write(path, write_fn, mode: str = "wb") -> Path:
     """Call ``write_fn(handle)`` on a temporary file, then atomically move it to ``path``."""
     path = Path(path)
@@ -45,4 +60,4 @@ def atomic_torch_save(obj, path) -> Path:
     """``torch.save`` through :func:`atomic_write`."""
     import torch
 
-    return atomic_write(path, lambda f: torch.save(obj, f, pickle_protocol=4))
+    return atomic_write(path, lambda f: torch.save(obj, f))

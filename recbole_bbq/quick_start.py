@@ -25,7 +25,7 @@ from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.utils import get_local_time, init_logger, init_seed, set_color  # noqa: E402
 
 from recbole_bbq.config import Config  # noqa: E402
-from recbole_bbq.fileio import atomic_write_json  # noqa: E402
+from recbole_bbq.fileio import atomic_write_json, to_plain  # noqa: E402
 from recbole_bbq.utils import get_model, get_trainer  # noqa: E402
 
 
@@ -95,7 +95,8 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
         train_data, valid_data, saved=saved, show_progress=show_progress
     )
     # a resumed run reports its whole training time, the part before the resume included
-    train_time = trainer.fit_time_s() if hasattr(trainer, "fit_time_s") else time() - start
+    train_time = trainer.fit_time_s()
+    record = trainer.run_record()
     start = time()
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
     test_time = time() - start
@@ -108,8 +109,8 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
         "seed": config["seed"],
         "best_valid_score": float(best_valid_score),
         "valid_score_bigger": config["valid_metric_bigger"],
-        "best_valid_result": _plain(best_valid_result),
-        "test_result": _plain(test_result),
+        "best_valid_result": to_plain(best_valid_result),
+        "test_result": to_plain(test_result),
         "epochs_trained": len(trainer.train_loss_dict),
         "train_time_s": train_time,
         "stage_times_s": stage_times,
@@ -119,8 +120,12 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
         "train_samples_per_epoch": len(train_data.dataset),
         "checkpoint": trainer.saved_model_file if saved else None,
         "resumed_from": getattr(trainer, "resumed_from", None),
-        "valid_history": list(getattr(trainer, "valid_history", [])),
-        "stopped_by_budget": bool(getattr(trainer, "stopped_by_budget", False)),
+        "valid_history": record["valid_history"],
+        "best_epoch": record["best_epoch"],
+        "end_reason": record["end_reason"],
+        "optimizer_steps": record["optimizer_steps"],
+        "schedule_horizon_steps": record["schedule_horizon_steps"],
+        "stopped_by_budget": trainer.stopped_by_budget,
         "tokenizer_stopped_after_epochs": getattr(trainer, "tokenizer_stopped_after_epochs", None),
         **_peak_memory(),
     }
@@ -135,11 +140,9 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
         result["tokenizer_checkpoint"] = getattr(trainer, "tokenizer_file", None)
         result["tokenizer_history"] = list(getattr(trainer, "tokenizer_history", []))
     if saved and config["results_dir"]:
-        path = os.path.join(
-            config["results_dir"], f"{config['model']}-{config['dataset']}-{get_local_time()}.json"
-        )
+        path = os.path.join(config["results_dir"], f"{trainer.run_name}.json")
         result["results_file"] = path
-        result["config"] = {k: _plain(v) for k, v in config.final_config_dict.items()}
+        result["config"] = {k: to_plain(v) for k, v in config.final_config_dict.items()}
         atomic_write_json(path, result)
 
     logger.info(set_color("best valid ", "yellow") + f": {result['best_valid_result']}")
@@ -147,17 +150,6 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     return result
 
 
-def _plain(value):
-    """Metrics and config values as JSON-friendly Python objects."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def parse_args(argv=None):
@@ -186,6 +178,26 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> dict:
+    """The command line: one run, or a side-by-side comparison (``--models`` / ``--preset``).
+
+    A user error -- an unknown model or key, a bad value, a missing or unusable file --
+    exits with status 2 and one message naming the culprit; ``RECBOLE_BBQ_DEBUG=1`` shows
+    the traceback instead.
+    """
+    from recbole_bbq.compat import CheckpointError
+    from recbole_bbq.config import ConfigError
+    from recbole_bbq.data.feature_store import FeatureFileError
+
+    try:
+        return _main(argv)
+    except (ConfigError, CheckpointError, FeatureFileError) as exc:
+        if os.environ.get("RECBOLE_BBQ_DEBUG") == "1":
+            raise
+        print(f"run_recbole_bbq.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _main(argv=None) -> dict:
     args = sys.argv[1:] if argv is None else list(argv)
     if any(a.startswith(("--models=", "--preset=")) for a in args):
         from recbole_bbq.benchmark.driver import run as run_benchmark

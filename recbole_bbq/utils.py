@@ -21,8 +21,10 @@ def get_model(model_name: str):
         return recbole_get_model(model_name)
     except (ValueError, ImportError) as exc:
         # RecBole's lookup imports its optional lightgbm/xgboost wrappers for unknown names
+        from recbole_bbq.config import ConfigError
+
         known = ", ".join(sorted(plugin_models.__all__))
-        raise ValueError(
+        raise ConfigError(
             f"unknown model {model_name!r}: not a recbole_bbq model ({known}) nor a RecBole "
             f"model (RecBole's lookup said: {exc})"
         ) from None

@@ -41,17 +41,52 @@ def test_tensorboard_stub_when_tensorboard_missing(monkeypatch):
     assert compat.patch_tensorboard() is False  # idempotent
 
 
-def test_recbole_checkpoints_load_despite_weights_only_default(tmp_path):
+class _Payload:
+    """Unpickling this runs ``touch <marker>``: what a crafted checkpoint can carry."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_with_a_code_payload_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {"w": torch.ones(2)}, "x": _Payload(marker)}, path)
+    with pytest.raises(compat.CheckpointError, match=r"evil\.pth.*pickled Python objects.*system"):
+        compat.load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_a_pickled_recbole_config_is_refused_by_name(tmp_path):
     from recbole_bbq.config import Config
 
     config = Config("SASRec", "ml-100k", config_dict={"use_gpu": False})
-    path = tmp_path / "ckpt.pth"
+    path = tmp_path / "old.pth"
     torch.save({"config": config, "state_dict": {"w": torch.ones(2)}}, path)
-    with pytest.raises(Exception):  # what RecBole's own trainer does on torch >= 2.6
-        torch.load(path)
+    with pytest.raises(compat.CheckpointError, match=r"old\.pth.*recbole_bbq\.config\.Config"):
+        compat.load_checkpoint(path)
+
+
+def test_plain_checkpoints_load_weights_only(tmp_path):
+    path = tmp_path / "ok.pth"
+    torch.save({"config": {"model": "SASRec"}, "state_dict": {"w": torch.ones(2)}}, path)
     loaded = compat.load_checkpoint(path)
-    assert loaded["config"]["model"] == "SASRec"
-    assert torch.equal(loaded["state_dict"]["w"], torch.ones(2))
+    assert loaded["config"]["model"] == "SASRec" and torch.equal(loaded["state_dict"]["w"], torch.ones(2))
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04truncated"])
+def test_damaged_or_missing_files_are_named(tmp_path, content):
+    path = tmp_path / "bad.pth"
+    path.write_bytes(content)
+    with pytest.raises(compat.CheckpointError, match=r"tokenizer_checkpoint .*bad\.pth"):
+        compat.load_checkpoint(path, what="tokenizer_checkpoint")
+    with pytest.raises(compat.CheckpointError, match="does not exist"):
+        compat.load_checkpoint(tmp_path / "missing.pth")
 
 
 def test_check_recbole_names_the_fix(monkeypatch):

@@ -142,7 +142,8 @@ def test_crash_mid_training_keeps_checkpoints_and_resume_finishes_the_run(workdi
     assert len(latest) == 1 and len(best) == 1
     state = compat.load_checkpoint(workdir / "saved" / latest[0])
     assert state["epoch"] == 0 and "item_codes" in state["state_dict"]
-    assert state["best_model_file"].endswith(best[0])
+    assert latest[0] == best[0].replace(".pth", "-latest.pth")
+    before = {f: (workdir / "saved" / f).read_bytes() for f in saved}
 
     # resuming continues at epoch 1 with the saved IDs (no stage 1) and tests the best model
     monkeypatch.setattr(TwoStageTrainer, "_train_epoch", real_epoch)
@@ -152,7 +153,9 @@ def test_crash_mid_training_keeps_checkpoints_and_resume_finishes_the_run(workdi
         config_dict={**config, "resume_checkpoint": str(workdir / "saved" / latest[0])},
     )
     check_metrics(result)
-    assert result["checkpoint"].endswith(best[0])
+    # the resumed run writes under its own name and leaves the interrupted run's files alone
+    assert os.path.basename(result["checkpoint"]) not in before
+    assert {f: (workdir / "saved" / f).read_bytes() for f in saved} == before
     # the results file reports the whole run, epoch 0 and stage 1 from before the crash too
     assert result["epochs_trained"] == 3
     assert [row["epoch"] for row in result["valid_history"]] == [0, 1, 2]

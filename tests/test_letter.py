@@ -173,7 +173,7 @@ def test_letter_reuses_a_saved_sasrec_checkpoint(workdir):
 
 def test_letter_reuses_the_collaborative_embeddings_of_its_own_tokenizer(workdir):
     first = run_recbole_bbq("LETTER", "synth", config_dict=letter_config(workdir))
-    saved = torch.load(first["tokenizer_checkpoint"], weights_only=False)["tokenizer"]
+    saved = torch.load(first["tokenizer_checkpoint"], weights_only=True)["tokenizer"]
     config = letter_config(workdir, letter_cf_checkpoint=first["tokenizer_checkpoint"])
     from recbole.data import create_dataset, data_preparation
     from recbole_bbq.model import LETTER

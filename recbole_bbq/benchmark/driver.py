@@ -212,7 +212,7 @@ class Benchmark:
         """Take finished ``run_recbole_bbq.py`` results into the cache, after checking that
         each one's recorded config equals what this benchmark would run (every key except
         machine-specific ones such as output folders and the device)."""
-        from recbole_bbq.quick_start import _plain
+        from recbole_bbq.fileio import to_plain as _plain
 
         adopted = []
         for path in paths:
@@ -285,8 +285,10 @@ class Benchmark:
                 checkpoint = trained["result"]["checkpoint"]
 
                 def run(spec_, overrides, checkpoint=checkpoint):
+                    # the speed_* keys only tell cached speed runs apart; no model reads them
+                    config = {k: v for k, v in overrides.items() if not k.startswith("speed_")}
                     return inference_speed(spec_.model, self.dataset, self.config_files or None,
-                                           overrides, checkpoint, beams, n_users)
+                                           config, checkpoint, beams, n_users)
 
                 records.append(self._cached_or_run("speed", RunSpec(f"{model}[speed]", model,
                                                                      {"speed_beams": beams,
@@ -415,6 +417,7 @@ def write_csv(path: str, records: List[Dict]) -> None:
         for stage, seconds in (res.get("stage_times_s") or {}).items():
             row[f"time_{stage}_s"] = seconds
         for key in ("train_time_s", "test_time_s", "test_users_per_s", "epochs_trained",
+                    "end_reason", "best_epoch", "optimizer_steps",
                     "peak_rss_mb", "peak_cuda_mb", "stopped_by_budget", "results_file"):
             row[key] = res.get(key)
         row["wall_time_s"] = r.get("wall_time_s")

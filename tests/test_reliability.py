@@ -1,0 +1,87 @@
+"""Bad input is named, never silently used (docs/RELIABILITY.md lists every case)."""
+import numpy as np
+import pytest
+
+from recbole_bbq.data.feature_store import FeatureFileError, read_feature_file
+
+
+def _raw_feature_file(path, item_ids, features):
+    """A feature file written without the writer's checks, as a hand-made file would be."""
+    np.savez(path, item_id=np.asarray(item_ids), feature=np.asarray(features, np.float32),
+             present=np.ones(len(item_ids), bool))
+    return path
+
+
+@pytest.mark.parametrize("item_ids, features, message", [
+    (["a", "b"], [[0.0, np.nan], [1.0, 2.0]], r"non-finite .* first \['a'\]"),
+    (["a", "b"], [[0.0, 1.0], [np.inf, 2.0]], r"non-finite .* first \['b'\]"),
+    (["a", "b"], np.zeros((2, 0)), "width 0"),
+    (["a", "a", "b"], np.zeros((3, 2)), r"duplicate item ids .*\['a'\]"),
+])
+def test_bad_feature_files_are_refused_on_read_naming_file_and_items(tmp_path, item_ids,
+                                                                     features, message):
+    path = _raw_feature_file(tmp_path / "x.feat_text.npz", item_ids, features)
+    with pytest.raises(FeatureFileError, match=r"x\.feat_text\.npz.*" + message):
+        read_feature_file(path)
+
+
+# ---------------------------------------------------------------------- configuration
+from conftest import tiny_config  # noqa: E402
+from recbole_bbq.config import Config, ConfigError  # noqa: E402
+from recbole_bbq.quick_start import main  # noqa: E402
+
+
+@pytest.fixture
+def data_path(tmp_path):
+    from conftest import make_synthetic_dataset
+
+    make_synthetic_dataset(tmp_path / "data")
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"tokenizer_epoch": 3}, r"unknown configuration key 'tokenizer_epoch'.*did you mean 'tokenizer_epochs'"),
+    ({"epochs": 0}, r"epochs must be an integer >= 1, got 0"),
+    ({"tokenizer_epochs": -1}, r"tokenizer_epochs must be an integer >= 0"),
+    ({"learning_rate": 0}, r"learning_rate must be a number > 0"),
+    ({"modalities": 3}, r"modalities must be a list of modality names"),
+])
+def test_invalid_settings_are_refused_before_any_work(tmp_path, data_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        Config("TIGER", "synth", config_dict={**tiny_config(tmp_path, data_path), **override})
+
+
+def test_extra_config_keys_opt_out_and_bare_modality_name(tmp_path, data_path):
+    config = Config("TIGER", "synth", config_dict={
+        **tiny_config(tmp_path, data_path), "my_hook": 1, "extra_config_keys": ["my_hook"],
+        "modalities": "text"})
+    assert config["my_hook"] == 1 and config["modalities"] == ["text"]
+
+
+def test_yaml_errors_name_the_file(tmp_path, data_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"config file .*bad\.yaml is not valid YAML"):
+        Config("TIGER", "synth", config_file_list=[str(bad)],
+               config_dict=tiny_config(tmp_path, data_path))
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("tokenizer_epoch: 3\n")
+    with pytest.raises(ConfigError, match=r"'tokenizer_epoch' in config file .*typo\.yaml"):
+        Config("TIGER", "synth", config_file_list=[str(typo)],
+               config_dict=tiny_config(tmp_path, data_path))
+
+
+def test_user_errors_exit_2_with_one_message(tmp_path, data_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [f"--data_path={data_path}", "--use_gpu=False"]
+    for argv, message in ((["--model=TIGR", "--dataset=synth"], "unknown model 'TIGR'"),
+                          (["--model=TIGER", "--dataset=synth", "--tokenizer_epoch=3"],
+                           "did you mean 'tokenizer_epochs'"),
+                          (["--model=TIGER", "--dataset=synth",
+                            f"--resume_checkpoint={tmp_path / 'nope.pth'}", "--epochs=1",
+                            "--tokenizer_epochs=1"], "nope.pth does not exist")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv + args)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

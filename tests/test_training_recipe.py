@@ -1,0 +1,187 @@
+"""The training recipe (warm-up, decay, weight-decay groups, end reasons) and exact resume."""
+import math
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import make_synthetic_dataset, tiny_config
+from recbole_bbq import compat
+from recbole_bbq.quick_start import run_recbole_bbq
+from recbole_bbq.trainer import TwoStageTrainer
+from recbole_bbq.trainer.schedule import (
+    decay_parameter_groups,
+    end_reason,
+    horizon_steps,
+    lr_multiplier,
+)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_synthetic_dataset(tmp_path / "data")
+    return tmp_path
+
+
+# ---------------------------------------------------------------------- schedule shapes
+def test_warmup_is_linear_then_cosine_decays_to_the_floor():
+    f = lr_multiplier("cosine", warmup_steps=4, horizon=14, min_lr_ratio=0.1)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4) == pytest.approx(1.0)
+    assert f(9) == pytest.approx(0.1 + 0.9 * 0.5)  # half way through the decay
+    assert f(14) == pytest.approx(0.1) and f(1000) == pytest.approx(0.1)
+    values = [f(s) for s in range(4, 15)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_inverse_sqrt_and_linear_and_constant():
+    inv = lr_multiplier("inverse_sqrt", warmup_steps=100, horizon=1)
+    assert inv(99) == pytest.approx(1.0) and inv(399) == pytest.approx(0.5)
+    lin = lr_multiplier("linear", warmup_steps=0, horizon=10)
+    assert lin(0) == 1.0 and lin(5) == pytest.approx(0.5) and lin(10) == 0.0
+    assert lr_multiplier("constant", 0, 10)(123) == 1.0
+    with pytest.raises(ValueError, match="lr_scheduler must be one of"):
+        lr_multiplier("cosine_restarts", 0, 10)
+
+
+def test_horizon_in_steps_or_epochs():
+    assert horizon_steps(None, epochs=7, steps_per_epoch=10) == 70
+    assert horizon_steps(250, epochs=7, steps_per_epoch=10) == 250
+    assert horizon_steps("30e", epochs=7, steps_per_epoch=10) == 300
+    with pytest.raises(ValueError, match="schedule_horizon"):
+        horizon_steps("soon", epochs=7, steps_per_epoch=10)
+
+
+def test_weight_decay_reaches_weight_matrices_only():
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 4), nn.LayerNorm(4))
+    decay, no_decay = decay_parameter_groups([model], 0.1, "matrices")
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert [p.shape for p in decay["params"]] == [torch.Size([4, 4])]  # the Linear weight
+    assert len(no_decay["params"]) == 4  # embedding, linear bias, norm weight and bias
+    (everything,) = decay_parameter_groups([model], 0.1, "all")
+    assert len(everything["params"]) == 5
+
+
+def test_end_reasons():
+    common = dict(epochs=10, steps_done=100, horizon=100)
+    assert end_reason(budget=True, last_epoch=3, decays=True, **common) == "budget"
+    assert end_reason(budget=False, last_epoch=3, decays=True, **common) == "early_stopping"
+    assert end_reason(budget=False, last_epoch=9, decays=True, **common) == "schedule_end"
+    assert end_reason(budget=False, last_epoch=9, decays=False, **common) == "epoch_cap"
+
+
+# ---------------------------------------------------------------------- end to end
+RECIPE = {"lr_scheduler": "cosine", "warmup_steps": 2, "min_lr_ratio": 0.1,
+          "learning_rate": 0.004, "weight_decay": 0.01, "clip_grad_norm": {"max_norm": 1.0}}
+
+
+@pytest.mark.parametrize("model", ["TIGER", "SASRec"])
+def test_schedule_runs_through_the_same_entry_point(workdir, model):
+    config = tiny_config(workdir, workdir / "data", epochs=3, stopping_step=10, **RECIPE)
+    result = run_recbole_bbq(model, "synth", config_dict=config)
+    lrs = [row["lr"] for row in result["valid_history"]]
+    assert len(lrs) == 3 and lrs[0] > lrs[1] > lrs[2] >= 0.004 * 0.1 - 1e-12
+    assert result["optimizer_steps"] == result["schedule_horizon_steps"] > 0
+    assert result["end_reason"] == "schedule_end"
+    assert result["best_epoch"] in (0, 1, 2)
+
+
+def _crash_on(call_number):
+    real_epoch = TwoStageTrainer._train_epoch
+    calls = {"n": 0}
+
+    def epoch(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call_number:
+            raise RuntimeError("simulated crash")
+        return real_epoch(self, *args, **kwargs)
+
+    return epoch
+
+
+def _files(folder):
+    return {f: open(os.path.join(folder, f), "rb").read() for f in os.listdir(folder)}
+
+
+def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(workdir, monkeypatch):
+    config = tiny_config(workdir, workdir / "data", epochs=3, stopping_step=10,
+                         dropout_prob=0.3, **RECIPE)
+    straight = run_recbole_bbq("TIGER", "synth", config_dict={
+        **config, "checkpoint_dir": str(workdir / "straight")})
+
+    with monkeypatch.context() as patch:
+        patch.setattr(TwoStageTrainer, "_train_epoch", _crash_on(2))
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            run_recbole_bbq("TIGER", "synth", config_dict={
+                **config, "checkpoint_dir": str(workdir / "first")})
+    before = _files(workdir / "first")
+    (latest,) = [f for f in before if f.endswith("-latest.pth")]
+    resumed = run_recbole_bbq("TIGER", "synth", config_dict={
+        **config, "checkpoint_dir": str(workdir / "second"),
+        "resume_checkpoint": str(workdir / "first" / latest)})
+
+    # the same curve, learning rates, test metrics and final weights
+    assert [r["valid_score"] for r in resumed["valid_history"]] == \
+        [r["valid_score"] for r in straight["valid_history"]]
+    assert [r["lr"] for r in resumed["valid_history"]] == [r["lr"] for r in straight["valid_history"]]
+    assert resumed["test_result"] == straight["test_result"]
+    assert resumed["optimizer_steps"] == straight["optimizer_steps"]
+    final = {}
+    for name, result in (("straight", straight), ("resumed", resumed)):
+        stem, ext = os.path.splitext(result["checkpoint"])
+        final[name] = compat.load_checkpoint(stem + "-latest" + ext)["state_dict"]
+    for key, value in final["straight"].items():
+        assert torch.equal(value, final["resumed"][key]), key
+    # the resumed run wrote only into its own checkpoint_dir, under its own name
+    assert _files(workdir / "first") == before
+    assert resumed["checkpoint"].startswith(str(workdir / "second"))
+
+
+def test_resuming_on_another_dataset_is_refused(workdir, monkeypatch):
+    make_synthetic_dataset(workdir / "data", name="other", seed=1)
+    config = tiny_config(workdir, workdir / "data", epochs=2)
+    first = run_recbole_bbq("TIGER", "synth", config_dict=config)
+    stem, ext = os.path.splitext(first["checkpoint"])
+    with pytest.raises(compat.CheckpointError, match=r"TIGER on synth, this run TIGER on other"):
+        run_recbole_bbq("TIGER", "other", config_dict={
+            **config, "resume_checkpoint": stem + "-latest" + ext})
+
+
+def test_runs_started_together_get_distinct_names(workdir):
+    from recbole_bbq.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole_bbq.model import TIGER
+
+    config = Config("TIGER", "synth", config_dict=tiny_config(workdir, workdir / "data"))
+    train, _, _ = data_preparation(config, create_dataset(config))
+    names = {TwoStageTrainer(config, TIGER(config, train.dataset)).saved_model_file
+             for _ in range(3)}
+    assert len(names) == 3 and all("TIGER-synth-" in n for n in names)
+
+
+def test_cosine_floor_math():
+    f = lr_multiplier("cosine", 0, 2, 0.0)
+    assert f(1) == pytest.approx(0.5 * (1 + math.cos(math.pi / 2)))
+
+
+def test_shuffled_id_control_keeps_the_ids_and_deals_them_at_random(workdir, monkeypatch):
+    config = tiny_config(workdir, workdir / "data", epochs=1)
+    real = run_recbole_bbq("TIGER", "synth", config_dict=config)
+    captured = {}
+    real_phase = TwoStageTrainer._start_generator_phase
+
+    def capture(self):
+        captured["codes"] = self.model.item_codes.cpu().numpy().copy()
+        real_phase(self)
+
+    monkeypatch.setattr(TwoStageTrainer, "_start_generator_phase", capture)
+    shuffled = run_recbole_bbq("TIGER", "synth", config_dict={
+        **config, "shuffle_semantic_ids": True, "tokenizer_checkpoint": real["tokenizer_checkpoint"]})
+    state = compat.load_checkpoint(real["tokenizer_checkpoint"])
+    original = state["item_codes"].numpy()
+    codes = captured["codes"]
+    assert sorted(map(tuple, codes[1:])) == sorted(map(tuple, original[1:]))  # same multiset
+    assert (codes[1:] != original[1:]).any(axis=1).mean() > 0.5  # most items got another ID
+    assert shuffled["semantic_ids"]["shuffled_control"] is True
