@@ -1,14 +1,17 @@
 """Stage-1 stability probe for BBQRec on a prepared dataset: ~150 batches in about 80 s.
 
     python benchmarks/probe_bbq_tokenizer.py [--set latent_norm=none] [--set mim_weight=0] \
-        [--clamp-mim] [--steps=150] [--dataset=Beauty]
+        [--clamp-mim] [--steps=150] [--dataset=Beauty] [--out=probes.jsonl]
 
 Prints every loss component every 30 batches, then the codebook utilisation per level and
 signal and the colliding items. ``--set key=value`` overrides any config key (values parsed
 as YAML); ``--clamp-mim`` clamps the CLUB estimate at 0 (mutual information is non-negative).
-Used to diagnose the stage-1 divergence recorded in docs/RESULTS.md.
+Used to diagnose the stage-1 divergence and the content-code collapse recorded in
+docs/RESULTS.md. ``--out`` appends one JSON line per probe (settings, losses, diagnostics
+before and after training) so a table can be rebuilt without re-running.
 """
 import argparse
+import json
 import time
 
 import torch
@@ -26,6 +29,7 @@ parser.add_argument("--clamp-mim", action="store_true")
 parser.add_argument("--steps", type=int, default=150)
 parser.add_argument("--dataset", default="Beauty")
 parser.add_argument("--config_files", default="benchmarks/configs/bbqrec_beauty_smoke.yaml")
+parser.add_argument("--out", default=None, help="append a JSON record of the probe to this file")
 args = parser.parse_args()
 overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
 label = ",".join(args.set) + (",clamp-mim" if args.clamp_mim else "") or "default"
@@ -40,7 +44,8 @@ model = BBQRec(cfg, train.dataset)
 optimizer = torch.optim.AdamW(model.tokenizer_parameters(), lr=cfg["tokenizer_learning_rate"])
 model.train()
 model.tokenizer_init(train)
-print(label, "after k-means", model.tokenizer_diagnostics(), flush=True)
+before = model.tokenizer_diagnostics()
+print(label, "after k-means", before, flush=True)
 model.train()
 start = time.time()
 for step, batch in enumerate(model.tokenizer_batches(train)):
@@ -53,4 +58,12 @@ for step, batch in enumerate(model.tokenizer_batches(train)):
         print(label, step, shown, f"{time.time() - start:.0f}s", flush=True)
     if step == args.steps:
         break
-print(label, "after training", model.tokenizer_diagnostics(), flush=True)
+after = model.tokenizer_diagnostics()
+print(label, "after training", after, flush=True)
+if args.out:
+    record = {"label": label, "overrides": overrides, "steps": step, "seconds": time.time() - start,
+              "dataset": args.dataset, "config_files": args.config_files,
+              "last_losses": {k: float(v) for k, v in losses.items()},
+              "after_kmeans": before, "after_training": after}
+    with open(args.out, "a") as handle:
+        handle.write(json.dumps(record) + "\n")

@@ -116,8 +116,8 @@ def test_losses_train_encoders_codebooks_and_id_embeddings():
         assert grad is not None and grad.abs().sum() > 0, name
 
 
-def _train_without_rec(latent_norm, steps=300):
-    t = tokenizer(use_rec=False, latent_norm=latent_norm)
+def _train_without_rec(latent_norm, steps=300, mim_gradient="both"):
+    t = tokenizer(use_rec=False, latent_norm=latent_norm, mim_gradient=mim_gradient)
     gen = torch.Generator().manual_seed(1)
     x = {"text": torch.randn(11, 6, generator=gen), "image": torch.randn(11, 5, generator=gen)}
     ids = torch.arange(1, 12)
@@ -134,10 +134,13 @@ def _train_without_rec(latent_norm, steps=300):
 def test_layer_normalised_latents_keep_the_club_objective_finite():
     # the paper as written: encoders inflate zbar / mu(z) to push the CLUB bound down without
     # limit, dragging the quantizer and q's fit with them (Beauty: -1.5e12 in one epoch)
+    # (both latents moved by the bound, as in the CLUB reference code)
     _, _, _, raw = _train_without_rec("none")
     t, x, ids, normed = _train_without_rec("layer")
     assert raw["rq"] > 100 and raw["club_fit"] > 1000
     assert normed["rq"] < 5 and normed["club_fit"] < 50 and abs(normed["mim"]) < 5
+    _, _, _, specific = _train_without_rec("layer", mim_gradient="specific")  # the default
+    assert specific["rq"] < 5 and specific["club_fit"] < 50 and abs(specific["mim"]) < 5
     z, zbar = t.latents(x, ids)
     for latent in [*z.values(), *zbar.values()]:
         assert torch.allclose(latent.mean(-1), torch.zeros(len(ids)), atol=1e-5)
@@ -323,3 +326,35 @@ def test_reused_tokenizer_skips_stage_one_and_rebuilds_the_item_vectors(workdir,
         **config, "tokenizer_checkpoint": first["tokenizer_checkpoint"]})
     assert set(second["test_result"]) == METRICS
     assert seen["vectors"].shape == (41, 24) and seen["vectors"][1:].abs().sum() > 0
+
+
+@pytest.mark.parametrize("routing, moves_behavior_encoder", [("both", True), ("specific", False)])
+def test_mim_gradient_routing(routing, moves_behavior_encoder):
+    """With ``mim_gradient='specific'`` the CLUB bound trains only the modality-specific
+    encoders, so it can no longer be lowered by emptying the behavior-aligned latent z^m."""
+    t = tokenizer(use_rec=False, mim_gradient=routing)
+    x = {"text": torch.randn(10, 6), "image": torch.randn(10, 5)}
+    ids = torch.arange(1, 11)
+    z, zbar = t.latents(x, ids)
+    z_m = z["text"].detach() if routing == "specific" else z["text"]
+    mim = t.club["text"].mi_upper_bound(z_m, zbar["text"])
+    # the tokenizer's own forward routes it the same way
+    t.zero_grad()
+    out = t(x, ids)
+    (t.mim_weight * out["mim"]).backward()
+    behavior = t.behavior_encoders["text"][0].weight.grad
+    specific = t.specific_encoders["text"][0].weight.grad
+    assert specific is not None and specific.abs().sum() > 0
+    assert (behavior is not None and behavior.abs().sum() > 0) == moves_behavior_encoder
+    assert torch.isfinite(mim)
+
+
+def test_loss_reduction_sum_is_eq9_squared_norms():
+    """``loss_reduction='sum'``: recon and RQ terms are squared L2 norms (eq. 9), i.e. the
+    per-dimension means times the dimension."""
+    x = {"text": torch.randn(10, 6), "image": torch.randn(10, 5)}
+    ids = torch.arange(1, 11)
+    mean = tokenizer(use_rec=False, use_mim=False, loss_reduction="mean")(x, ids)
+    total = tokenizer(use_rec=False, use_mim=False, loss_reduction="sum")(x, ids)
+    assert float(total["rq"]) == pytest.approx(4 * float(mean["rq"]), rel=1e-5)  # D = 4
+    assert float(total["recon"]) > 4.9 * float(mean["recon"])  # dims 6 and 5

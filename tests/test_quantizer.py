@@ -73,3 +73,27 @@ def test_rqvae_training_lowers_the_loss():
         model(x)["loss"].backward()
         optimizer.step()
     assert model(x)["loss"].item() < 0.5 * first
+
+
+def test_dead_codes_move_onto_batch_residuals():
+    torch.manual_seed(0)
+    rq = ResidualQuantizer(n_levels=1, codebook_size=8, dim=4, dead_code_reset=2)
+    with torch.no_grad():
+        rq.codebooks[0] = 100.0 + torch.arange(8.0)[:, None]  # all far away: code 0 wins
+    z = torch.randn(64, 4)
+    rq.train()
+    rq(z)
+    assert rq.codes_reset == 0  # not yet: resets happen every 2 calls
+    rq(z)
+    assert rq.codes_reset == 7  # every code but the one chosen moved
+    moved = rq.codebooks[0, 1:]
+    assert (torch.cdist(moved, z).min(1).values < 1e-2).all()  # onto inputs of the batch
+    assert len(rq.encode(z)[:, 0].unique()) > 1
+
+
+def test_no_reset_without_the_option_or_in_eval():
+    rq = ResidualQuantizer(n_levels=1, codebook_size=8, dim=4)
+    before = rq.codebooks.detach().clone()
+    for _ in range(3):
+        rq(torch.randn(16, 4))
+    assert torch.equal(before, rq.codebooks.detach()) and rq.codes_reset == 0

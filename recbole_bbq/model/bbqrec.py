@@ -117,6 +117,9 @@ class BBQRec(GenerativeRecommender):
             rec_weight=float(config["rec_weight"]),
             mim_weight=float(config["mim_weight"]),
             latent_norm=str(config["latent_norm"] or "none"),
+            loss_reduction=str(config["loss_reduction"] or "mean"),
+            mim_gradient=str(config["mim_gradient"] or "both"),
+            dead_code_reset=int(config["dead_code_reset"] or 0),
             length_buckets=self.length_buckets,
         )
         self.similarity_attention = bool(config["similarity_attention"])

@@ -48,6 +48,7 @@ class TIGER(GenerativeRecommender):
             codebook_size=int(config["codebook_size"]),
             commitment=float(config["commitment"]),
             dropout=float(config["rqvae_dropout"] or 0.0),
+            dead_code_reset=int(config["dead_code_reset"] or 0),
         )
 
     @classmethod

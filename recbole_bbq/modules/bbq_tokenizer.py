@@ -37,12 +37,13 @@ from torch import nn
 
 from recbole_bbq.modules.club import CLUB
 from recbole_bbq.modules.length_buckets import length_sorted_chunks
-from recbole_bbq.modules.quantizer import ResidualQuantizer
+from recbole_bbq.modules.quantizer import LOSS_REDUCTIONS, ResidualQuantizer
 from recbole_bbq.modules.rqvae import mlp
 from recbole_bbq.modules.semantic_ids import codebook_utilisation
 
 ID_SIGNAL = "id"
 LATENT_NORMS = ("layer", "none")
+MIM_GRADIENTS = ("both", "specific")
 
 
 def normalise_latent(z: torch.Tensor, mode: str) -> torch.Tensor:
@@ -115,6 +116,14 @@ class BBQTokenizer(nn.Module):
         length_buckets: chunks the contrastive task's histories run in (same result, faster).
         latent_norm: ``'layer'`` (default) normalises every latent, see
             :func:`normalise_latent`; ``'none'`` is the paper as written (diverges on Beauty).
+        loss_reduction: ``'sum'``: L_recon and L_RQ are squared L2 norms summed over
+            dimensions, as eq. 9 writes them and as CLUB's log-density (eq. 3) sums over D;
+            ``'mean'``: averaged over dimensions, which weighs L_MIM D times more heavily.
+        mim_gradient: which latents L_MIM moves. ``'both'``: ``z^m`` and ``zbar^m``;
+            ``'specific'``: only ``zbar^m`` (``z^m`` detached in the bound), so the bound pushes
+            modality-specific information out of ``zbar``'s dependence on ``z`` and cannot
+            be minimised by emptying the behavior-aligned latent ``z^m``.
+        dead_code_reset: see :class:`~recbole_bbq.modules.quantizer.ResidualQuantizer`.
     """
 
     def __init__(
@@ -143,12 +152,18 @@ class BBQTokenizer(nn.Module):
         mim_weight: float = 1.0,
         latent_norm: str = "layer",
         length_buckets: int = 4,
+        loss_reduction: str = "mean",
+        mim_gradient: str = "specific",
+        dead_code_reset: int = 0,
     ):
         super().__init__()
-        if latent_norm not in LATENT_NORMS:
-            raise ValueError(
-                f"latent_norm must be one of {sorted(LATENT_NORMS)}, got {latent_norm!r}"
-            )
+        for name, value, allowed in (("latent_norm", latent_norm, LATENT_NORMS),
+                                     ("loss_reduction", loss_reduction, LOSS_REDUCTIONS),
+                                     ("mim_gradient", mim_gradient, MIM_GRADIENTS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+        self.loss_reduction = loss_reduction
+        self.mim_gradient = mim_gradient
         self.latent_norm = latent_norm
         self.length_buckets = int(length_buckets)
         self.modalities = list(modality_dims)
@@ -188,7 +203,9 @@ class BBQTokenizer(nn.Module):
             self.id_embedding = None
         n_books = 1 if self.shared_codebook else len(self.signals)
         self.quantizers = nn.ModuleList(
-            ResidualQuantizer(n_levels, codebook_size, d, commitment) for _ in range(n_books)
+            ResidualQuantizer(n_levels, codebook_size, d, commitment, loss_reduction,
+                              dead_code_reset)
+            for _ in range(n_books)
         )
         self.sequence_encoder = (
             SequenceEncoder(len(self.signals) * d, max_seq_length, seq_n_layers, seq_n_heads,
@@ -281,7 +298,8 @@ class BBQTokenizer(nn.Module):
         recon = zero
         for m in self.modalities:
             dec_in = torch.cat([q[m], zbar[m]], dim=1) if self.use_mim else q[m]
-            err = (self.decoders[m](dec_in) - x[m]).pow(2).mean(1)
+            diff = (self.decoders[m](dec_in) - x[m]).pow(2)
+            err = diff.sum(1) if self.loss_reduction == "sum" else diff.mean(1)
             if present is not None:
                 keep = present[m].to(err.dtype)
                 recon = recon + (err * keep).sum() / keep.sum().clamp(min=1.0)
@@ -291,7 +309,8 @@ class BBQTokenizer(nn.Module):
         mim, club_fit = zero, zero
         if self.use_mim:
             for m in self.modalities:
-                mim = mim + self.club[m].mi_upper_bound(z[m], zbar[m])
+                z_m = z[m].detach() if self.mim_gradient == "specific" else z[m]
+                mim = mim + self.club[m].mi_upper_bound(z_m, zbar[m])
                 club_fit = club_fit + self.club[m].learning_loss(z[m], zbar[m])
 
         rec = zero

@@ -112,9 +112,10 @@ class LetterTokenizer(RQVAE):
                  commitment: float = 0.25, dropout: float = 0.0,
                  sinkhorn_epsilons: Sequence[float] = (0.0, 0.0, 0.0, 0.003),
                  sinkhorn_iters: int = 50, cf_weight: float = 0.01,
-                 diversity_weight: float = 1e-4, n_clusters: int = 10):
+                 diversity_weight: float = 1e-4, n_clusters: int = 10,
+                 dead_code_reset: int = 0):
         super().__init__(input_dim, hidden_dims, latent_dim, n_levels, codebook_size,
-                         commitment, dropout)
+                         commitment, dropout, dead_code_reset)
         epsilons = [float(e) for e in sinkhorn_epsilons]
         if len(epsilons) != n_levels:
             raise ValueError(

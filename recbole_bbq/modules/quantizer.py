@@ -54,6 +54,18 @@ def kmeans(x: torch.Tensor, n_clusters: int, n_iters: int = 25, generator=None) 
     return c
 
 
+LOSS_REDUCTIONS = ("mean", "sum")
+
+
+def squared_error(a: torch.Tensor, b: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean over rows of ``||a - b||^2``: summed over dimensions (``'sum'``, the squared L2
+    norm of BBQRec's eq. 9) or averaged over them (``'mean'``, ``F.mse_loss``, as TIGER's
+    RQ-VAE implementations do)."""
+    if reduction == "mean":
+        return F.mse_loss(a, b)
+    return (a - b).pow(2).sum(-1).mean()
+
+
 @dataclass
 class QuantizerOutput:
     quantized: torch.Tensor  # [B, D] straight-through sum of the chosen codes
@@ -65,10 +77,20 @@ class QuantizerOutput:
 class ResidualQuantizer(nn.Module):
     """``n_levels`` codebooks of ``codebook_size`` codes of dim ``dim``; see module docstring."""
 
-    def __init__(self, n_levels: int, codebook_size: int, dim: int, commitment: float = 0.25):
+    def __init__(self, n_levels: int, codebook_size: int, dim: int, commitment: float = 0.25,
+                 reduction: str = "mean", dead_code_reset: int = 0):
         super().__init__()
         if n_levels < 1 or codebook_size < 1 or dim < 1:
             raise ValueError("n_levels, codebook_size and dim must be positive")
+        if reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"reduction must be one of {LOSS_REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+        # every `dead_code_reset` training calls, codes no input chose since the last reset
+        # move onto randomly drawn residuals of the current batch (0: never)
+        self.dead_code_reset = int(dead_code_reset)
+        self.register_buffer("usage", torch.zeros(n_levels, codebook_size), persistent=False)
+        self.training_calls = 0
+        self.codes_reset = 0
         self.n_levels = n_levels
         self.codebook_size = codebook_size
         self.dim = dim
@@ -87,6 +109,27 @@ class ResidualQuantizer(nn.Module):
             self.codebooks.data[level] = centroids.to(self.codebooks.device)
             residual = residual - centroids[torch.cdist(residual, centroids).argmin(1)]
         self.initialised.fill_(True)
+
+    @torch.no_grad()
+    def _track_and_reset(self, codes: torch.Tensor, residuals) -> None:
+        """Dead-code re-initialisation (as in Jukebox / SoundStream's VQ): a code that no
+        input has chosen for ``dead_code_reset`` training calls is moved onto a residual of
+        the current batch, so the codebook keeps all its codes in use instead of collapsing
+        onto a few. Each level draws from its own residuals."""
+        for level in range(self.n_levels):
+            self.usage[level] += torch.bincount(codes[:, level], minlength=self.codebook_size)
+        self.training_calls += 1
+        if self.training_calls % self.dead_code_reset:
+            return
+        for level in range(self.n_levels):
+            dead = (self.usage[level] == 0).nonzero().squeeze(1)
+            if len(dead) == 0:
+                continue
+            pool = residuals[level]
+            pick = torch.randint(len(pool), (len(dead),), device=pool.device)
+            self.codebooks.data[level, dead] = pool[pick].to(self.codebooks.dtype)
+            self.codes_reset += len(dead)
+        self.usage.zero_()
 
     def _nearest(self, residual: torch.Tensor, level: int) -> torch.Tensor:
         book = self.codebooks[level]
@@ -114,18 +157,21 @@ class ResidualQuantizer(nn.Module):
         replace the nearest ones at that level (``None``: nearest), e.g. LETTER's Sinkhorn."""
         residual = z
         quantized = torch.zeros_like(z)
-        codes, errors = [], []
+        codes, errors, residuals = [], [], []
         loss = z.new_zeros(())
         for level in range(self.n_levels):
             idx = assign(level, residual.detach()) if assign is not None else None
             if idx is None:
                 idx = self._nearest(residual.detach(), level)
+            residuals.append(residual.detach())
             code = self.codebooks[level][idx]
-            loss = loss + F.mse_loss(code, residual.detach())
-            loss = loss + self.commitment * F.mse_loss(residual, code.detach())
+            loss = loss + squared_error(code, residual.detach(), self.reduction)
+            loss = loss + self.commitment * squared_error(residual, code.detach(), self.reduction)
             quantized = quantized + code
             residual = residual - code
             codes.append(idx)
             errors.append((z.detach() - quantized.detach()).pow(2).sum(1).mean())
+        if self.training and self.dead_code_reset > 0:
+            self._track_and_reset(torch.stack(codes, 1), residuals)
         straight_through = z + (quantized - z).detach()
         return QuantizerOutput(straight_through, torch.stack(codes, 1), loss, torch.stack(errors))

@@ -38,11 +38,13 @@ class RQVAE(nn.Module):
         codebook_size: int = 256,
         commitment: float = 0.25,
         dropout: float = 0.0,
+        dead_code_reset: int = 0,
     ):
         super().__init__()
         self.encoder = mlp([input_dim, *hidden_dims, latent_dim], dropout)
         self.decoder = mlp([latent_dim, *reversed(hidden_dims), input_dim], dropout)
-        self.quantizer = ResidualQuantizer(n_levels, codebook_size, latent_dim, commitment)
+        self.quantizer = ResidualQuantizer(n_levels, codebook_size, latent_dim, commitment,
+                                           dead_code_reset=dead_code_reset)
 
     @torch.no_grad()
     def kmeans_init(self, x: torch.Tensor, seed: int = 0) -> None:
