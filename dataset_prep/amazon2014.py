@@ -55,12 +55,19 @@ def read_reviews(path) -> pd.DataFrame:
 def read_meta(path, items) -> dict:
     """``{field: {asin: text}}`` for the items in ``items`` (the meta files cover far more)."""
     fields = {name: {} for name in TEXT_FIELDS}
+    first_line = {}
     for lineno, rec in iter_records(path):
         asin = rec.get("asin")
         if asin is None:
             raise DatasetPrepError(f"{path}:{lineno}: missing field 'asin'")
         if asin not in items:
             continue
+        if asin in first_line:  # which record would win is not ours to guess
+            raise DatasetPrepError(
+                f"{path}:{lineno}: asin {asin!r} already described on line {first_line[asin]}; "
+                f"remove one of the two records"
+            )
+        first_line[asin] = lineno
         for name in ("title", "description", "brand"):
             text = clean_text(rec.get(name))
             if text:

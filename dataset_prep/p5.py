@@ -35,8 +35,15 @@ def read_datamaps(path) -> tuple:
 
 def read_sequences(path, id2user: dict, id2item: dict) -> pd.DataFrame:
     rows, seen = [], {}
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetPrepError(
+                    f"{path}:{lineno}: bytes that are not UTF-8 at column {exc.start + 1} "
+                    f"({raw[exc.start:exc.start + 4]!r}); the file must be UTF-8 text"
+                ) from None
             tokens = line.split()
             if not tokens:
                 continue

@@ -137,6 +137,26 @@ class Config(RecBoleConfig):
                         f"(keys for your own code: add them to `extra_config_keys`)"
                     )
         self._check_values()
+        self._check_prepared()
+
+    def _check_prepared(self) -> None:
+        """A dataset that is not on disk is named with the commands that prepare it (RecBole
+        would otherwise try to download it and, offline, end in a URLError traceback)."""
+        if self.final_config_dict.get("benchmark_filename"):
+            return
+        folder = self.final_config_dict["data_path"]
+        inter = os.path.join(folder, f"{self.dataset}.inter")
+        if os.path.isfile(inter):
+            return
+        name = self.dataset
+        raise ConfigError(
+            f"dataset {name!r} is not prepared: {inter} not found. Prepare it with one of\n"
+            f"  python -m dataset_prep p5 --src <folder with sequential_data.txt> --name {name} --out dataset\n"
+            f"  python -m dataset_prep amazon2014 --src <folder with reviews_*_5.json.gz> --category <Category> --name {name}\n"
+            f"  python -m dataset_prep mmrec --src <folder with {name}.inter and *_feat.npy> --name {name}\n"
+            f"  python -m dataset_prep ml100k\n"
+            f"or point --data_path at the folder that holds {name}/{name}.inter"
+        )
 
     def _check_values(self) -> None:
         c = self.final_config_dict

@@ -48,6 +48,26 @@ def atomic_write(path, write_fn, mode: str = "wb") -> Path:
     return path
 
 
+def remove_stale_temporaries(folder, older_than_s: float = 3600.0) -> int:
+    """Delete the temporaries :func:`atomic_write` leaves when a process is killed mid-write
+    (``.<name>.<random>.tmp``) that are older than ``older_than_s`` -- a live write is never
+    that old, so a concurrent run's temporaries are kept. Returns how many were removed."""
+    import time
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed, now = 0, time.time()
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed += 1
+        except OSError:  # gone meanwhile, or not ours to delete
+            continue
+    return removed
+
+
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text), mode="w")
 

@@ -268,6 +268,18 @@ def test_p5_bad_input(tmp_path):
     (src / "sequential_data.txt").write_text("1 1 2\n2 2 7\n")
     with pytest.raises(DatasetPrepError, match=r"sequential_data\.txt:2: item idx '7'"):
         p5.read(src)
+    (src / "sequential_data.txt").write_bytes(b"1 1 2\n2 2 \xff1\n")
+    with pytest.raises(DatasetPrepError, match=r"sequential_data\.txt:2: bytes that are not UTF-8 at column 5"):
+        p5.read(src)
+
+
+def test_p5_duplicate_asin_in_metadata_is_refused(tmp_path):
+    src = tmp_path / "Dup"
+    write_p5(src)
+    with open(src / "item_meta.jsonl", "a") as f:
+        f.write(json.dumps({"asin": A2, "title": "another title", "categories": [["X"]]}) + "\n")
+    with pytest.raises(DatasetPrepError, match=rf"item_meta\.jsonl:4: asin '{A2}' already described on line 2"):
+        p5.read(src)
 
 
 def test_cli_error_exits_2_without_traceback(tmp_path):

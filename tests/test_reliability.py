@@ -85,3 +85,25 @@ def test_user_errors_exit_2_with_one_message(tmp_path, data_path, capsys, monkey
         assert stop.value.code == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_an_unprepared_dataset_names_the_prepare_commands(tmp_path, data_path):
+    with pytest.raises(ConfigError, match=r"(?s)dataset .Toys. is not prepared: .*Toys\.inter not "
+                                          r"found.*dataset_prep p5 .*--name Toys"):
+        Config("TIGER", "Toys", config_dict=tiny_config(tmp_path, data_path))
+
+
+def test_temporaries_of_killed_writes_are_cleaned_but_live_ones_kept(tmp_path):
+    import os
+    import time
+
+    from recbole_bbq.fileio import remove_stale_temporaries
+
+    old, fresh, other = (tmp_path / ".a.pth.x1.tmp", tmp_path / ".b.pth.x2.tmp", tmp_path / "c.tmp")
+    for path in (old, fresh, other):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    os.utime(other, (two_hours_ago, two_hours_ago))
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert not old.exists() and fresh.exists() and other.exists()

@@ -26,7 +26,7 @@ from time import time
 from recbole.utils import get_local_time, set_color
 
 from recbole_bbq import compat
-from recbole_bbq.fileio import atomic_torch_save, to_plain
+from recbole_bbq.fileio import atomic_torch_save, remove_stale_temporaries, to_plain
 from recbole_bbq.trainer.checkpoint import capture_rng_state, restore_rng_state
 from recbole_bbq.trainer.schedule import (
     build_scheduler,
@@ -64,6 +64,10 @@ class CompatTrainerMixin:
             f"{config['model']}-{config['dataset']}-{get_local_time()}-{secrets.token_hex(3)}"
         )
         self.saved_model_file = os.path.join(self.checkpoint_dir, f"{self.run_name}.pth")
+        removed = remove_stale_temporaries(self.checkpoint_dir)
+        if removed:
+            self.logger.info(f"removed {removed} stale temporary file(s) of killed runs from "
+                             f"{self.checkpoint_dir}")
         self.valid_history = []
         self.resumed_from = None
         self.stopped_by_budget = False
