@@ -358,3 +358,21 @@ def test_loss_reduction_sum_is_eq9_squared_norms():
     total = tokenizer(use_rec=False, use_mim=False, loss_reduction="sum")(x, ids)
     assert float(total["rq"]) == pytest.approx(4 * float(mean["rq"]), rel=1e-5)  # D = 4
     assert float(total["recon"]) > 4.9 * float(mean["recon"])  # dims 6 and 5
+
+
+def test_default_modalities_follow_what_the_dataset_has(tmp_path, monkeypatch):
+    """A P5-style dataset has text and category but no image: BBQRec's default [text, image]
+    gives way to what the dataset lists, unless the user chose the modalities."""
+    monkeypatch.chdir(tmp_path)
+    make_synthetic_dataset(tmp_path / "data", name="p5like",
+                           modalities={"text": 16, "category": 8})
+    config = tiny_config(tmp_path, tmp_path / "data", **TINY_BBQ)
+    cfg = Config("BBQRec", "p5like", config_dict=config)
+    dataset = create_dataset(cfg)
+    train, _, _ = data_preparation(cfg, dataset)
+    from recbole_bbq.model import BBQRec
+
+    assert BBQRec(cfg, train.dataset).tokenizer.signals == ["id", "text", "category"]
+    chosen = Config("BBQRec", "p5like", config_dict={**config, "modalities": ["text", "image"]})
+    with pytest.raises(Exception, match=r"p5like\.feat_image\.npz not found"):
+        BBQRec(chosen, train.dataset)

@@ -28,6 +28,28 @@ class ItemFeatures:
         return self.values.shape[1]
 
 
+def dataset_modalities(config, configured) -> list:
+    """The content modalities a model uses: ``configured`` when the user set ``modalities``
+    (in a config file or on the command line) or when the prepared dataset has all of them;
+    otherwise what the dataset has (``<name>.features.json``), ``configured``'s order first.
+    A dataset prepared from P5 data has text and category but no image features, so a bare
+    ``--model=BBQRec --dataset=Toys`` uses those instead of failing on the missing image file.
+    """
+    configured = [configured] if isinstance(configured, str) else list(configured or [])
+    if "modalities" in (getattr(config, "external_config_dict", None) or {}):
+        return configured
+    path = metadata_path(config["data_path"], config["dataset"])
+    available = list(read_metadata(path).get("modalities", {}))
+    if not available or set(configured) <= set(available):
+        return configured
+    chosen = [m for m in configured if m in available] + sorted(set(available) - set(configured))
+    if chosen != configured:
+        logging.getLogger().info(
+            f"modalities: {chosen} (what {path} lists; set `modalities` to choose)"
+        )
+    return chosen
+
+
 def load_item_features(config, dataset, modalities, standardized: bool = False) -> dict:
     """Read ``<name>.feat_<modality>.npz`` for each modality and align rows to item ids.
 

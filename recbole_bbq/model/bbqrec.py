@@ -34,7 +34,7 @@ from logging import getLogger
 import numpy as np
 import torch
 
-from recbole_bbq.data.features import load_item_features
+from recbole_bbq.data.features import dataset_modalities, load_item_features
 from recbole_bbq.model.generative import GenerativeRecommender
 from recbole_bbq.modules.bbq_tokenizer import BBQTokenizer, signal_utilisation
 from recbole_bbq.modules.generator import SemanticIDGenerator
@@ -62,7 +62,7 @@ class BBQRec(GenerativeRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         name = type(self).__name__
-        configured = _as_list(config["modalities"])
+        configured = dataset_modalities(config, _as_list(config["modalities"]))
         drop = _as_list(config["drop_signals"])
         unknown = [m for m in drop if m not in configured]
         if unknown:
