@@ -22,7 +22,13 @@ to downgrade, the plugin repairs exactly what breaks, and nothing else:
    LETTER's collaborative embeddings -- with ``weights_only=True``, turning a refused or
    damaged file into a :class:`CheckpointError` that names it.
 
-:func:`apply` runs 2 and 3 and is called on ``import recbole_bbq``, before RecBole is imported.
+5. Two deprecation warnings that RecBole's own code triggers on every run and that say
+   nothing actionable to a user: pandas' chained ``fillna(..., inplace=True)`` in
+   ``recbole.data.dataset.dataset`` (it still works on pandas 2, which setup.py pins because
+   pandas 3 breaks it) and torch's ``torch.cuda.amp.GradScaler(args...)`` in RecBole's
+   trainer. :func:`quiet_recbole_warnings` filters exactly those two, by message and module.
+
+:func:`apply` runs 2, 3 and 5 and is called on ``import recbole_bbq``, before RecBole is imported.
 """
 from __future__ import annotations
 
@@ -145,6 +151,16 @@ def load_checkpoint(path, map_location=None, what: str = "checkpoint"):
         ) from None
 
 
+def quiet_recbole_warnings() -> None:
+    """Hide the two known-harmless deprecation warnings RecBole 1.2.1 raises (item 5)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"A value is trying to be set on a copy",
+                            category=FutureWarning, module=r"recbole\.data\.dataset\.dataset")
+    warnings.filterwarnings("ignore", message=r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated",
+                            category=FutureWarning, module=r"recbole\.trainer\.trainer")
+
+
 _applied = False
 
 
@@ -155,6 +171,7 @@ def apply() -> None:
         return
     check_recbole()
     patch_numpy()
+    quiet_recbole_warnings()
     if patch_tensorboard():
         logging.getLogger(__name__).debug(
             "tensorboard not installed: RecBole's tensorboard logging is disabled "

@@ -152,16 +152,49 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
 
 
 
+COMMON_KEYS = """\
+any configuration key as --key=value (values parsed as YAML), for example:
+  --epochs=50 --train_batch_size=256 --learning_rate=1e-3 --stopping_step=10
+  --lr_scheduler=cosine --warmup_steps=500 --schedule_horizon=30e --min_lr_ratio=0.05
+  --weight_decay=0.01 --weight_decay_scope=matrices --clip_grad_norm="{max_norm: 1.0}"
+  --tokenizer_epochs=20 --modalities=[text,category] --beam_size=20
+  --tokenizer_checkpoint=saved/<run>-tokenizer.pth   reuse a tokenizer (skip stage 1)
+  --resume_checkpoint=saved/<run>-latest.pth         resume stage 2 exactly where it stopped
+  --shuffle_semantic_ids=True                        the shuffled-ID control run
+  --time_budget_minutes=75                           wall-time cap (both stages)
+  --extra_config_keys=[my_key]                       keys for your own code
+every key and its default: properties/overall.yaml, properties/model/*.yaml
+
+side by side (any of these switches to the comparison driver):
+  --models=A,B,C | --preset=table2|table3|table4|table5|table6|figure3|figure4
+  --seeds=1,2,3 --set MODEL:key=value --adopt=results/x.json --out=DIR
+  --budget_epochs=N --budget_tokenizer_epochs=N --budget_minutes=M --levels=2,3,4 --beams=50,100
+  (python run_recbole_bbq.py --models=SASRec --dataset=x --help lists them all)
+
+environment: RECBOLE_BBQ_DEBUG=1 shows tracebacks of user errors (normally one line, exit 2)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The single-run command line; ``--help`` also lists the keys and the side-by-side mode."""
+    parser = argparse.ArgumentParser(
+        prog="run_recbole_bbq.py", description=__doc__.splitlines()[0], epilog=COMMON_KEYS,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", "-m", default=None,
+                        help="BBQRec, BBQRec_noMIM & co., TIGER, LETTER or any RecBole model")
+    parser.add_argument("--dataset", "-d", default=None,
+                        help="a dataset prepared under data_path (default dataset/)")
+    parser.add_argument("--config_files", default=None, help="comma-separated YAML files")
+    return parser
+
+
 def parse_args(argv=None):
     """``--model``, ``--dataset``, ``--config_files=a.yaml,b.yaml`` and any ``--key=value``.
 
     Values are parsed as YAML (with RecBole's float rules), so ``--topk=[5,10]``,
     ``--epochs=3`` and ``--learning_rate=1e-3`` mean what they say.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", "-m", default=None)
-    parser.add_argument("--dataset", "-d", default=None)
-    parser.add_argument("--config_files", default=None, help="comma-separated YAML files")
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     loader = Config._build_yaml_loader(None)
     overrides = {}

@@ -84,7 +84,8 @@ class RunSpec:
 
 
 # ---------------------------------------------------------------------------- arguments
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The side-by-side command line (also shown by ``run_recbole_bbq.py --help``)."""
     parser = argparse.ArgumentParser(prog="run_recbole_bbq.py --models=...",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=None, help="comma-separated model names")
@@ -104,6 +105,11 @@ def parse_args(argv=None):
                         help="comma-separated results JSONs of finished runs to reuse")
     parser.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
                         help="override for one model (MODEL:key=value) or all (key=value)")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     from recbole_bbq.config import Config
 
