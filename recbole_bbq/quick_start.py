@@ -165,6 +165,10 @@ any configuration key as --key=value (values parsed as YAML), for example:
   --extra_config_keys=[my_key]                       keys for your own code
 every key and its default: properties/overall.yaml, properties/model/*.yaml
 
+use a trained model:
+  --recommend --checkpoint=saved/<run>.pth --users=u1,u2 | --history=i1,i2,i3 [--topk=10]
+  [--data_path=dataset/] [--export_ids=ids.tsv]      top-k items with scores; semantic-ID TSV
+
 side by side (any of these switches to the comparison driver):
   --models=A,B,C | --preset=table2|table3|table4|table5|table6|figure3|figure4
   --seeds=1,2,3 --set MODEL:key=value --adopt=results/x.json --out=DIR
@@ -230,8 +234,46 @@ def main(argv=None) -> dict:
         sys.exit(2)
 
 
+def recommend_main(argv) -> list:
+    """``--recommend --checkpoint=X.pth (--users=a,b | --history=i1,i2) [--topk=10]
+    [--data_path=dataset/] [--export_ids=ids.tsv]``: prints ``user rank item_id score`` rows."""
+    from recbole_bbq.recommend import export_semantic_ids, load_trained, recommend
+
+    parser = argparse.ArgumentParser(prog="run_recbole_bbq.py --recommend")
+    parser.add_argument("--recommend", action="store_true")
+    parser.add_argument("--checkpoint", required=True, help="a saved model (best or -latest .pth)")
+    parser.add_argument("--users", default=None, help="comma-separated user tokens")
+    parser.add_argument("--history", default=None, help="comma-separated item tokens, oldest first")
+    parser.add_argument("--topk", type=int, default=10)
+    parser.add_argument("--data_path", default=None, help="where the prepared dataset lies")
+    parser.add_argument("--export_ids", default=None, help="write the semantic-ID table here (TSV)")
+    args = parser.parse_args(argv)
+    trained = load_trained(args.checkpoint, args.data_path)
+    results = []
+    if args.users or args.history:
+        def split(text):
+            return [t for t in text.split(",") if t]
+
+        results = recommend(trained, users=split(args.users) if args.users else None,
+                            history=split(args.history) if args.history else None, topk=args.topk)
+        print("user\trank\titem_id\tscore")
+        for entry in results:
+            if entry.get("skipped"):
+                print(f"# skipped items not in the dataset: {', '.join(entry['skipped'])}",
+                      file=sys.stderr)
+            who = entry.get("user", "<history>")
+            for rank, (item, score) in enumerate(entry["items"], 1):
+                print(f"{who}\t{rank}\t{item}\t{score:.6g}")
+    if args.export_ids:
+        print(f"semantic IDs written to {export_semantic_ids(trained, args.export_ids)}",
+              file=sys.stderr)
+    return results
+
+
 def _main(argv=None) -> dict:
     args = sys.argv[1:] if argv is None else list(argv)
+    if "--recommend" in args:
+        return recommend_main(args)
     if any(a.startswith(("--models=", "--preset=")) for a in args):
         from recbole_bbq.benchmark.driver import run as run_benchmark
 
