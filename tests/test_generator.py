@@ -207,8 +207,8 @@ def test_combine_hook_is_used():
     ScaledValueAttention.calls = 0
     same = hooked(codes, mask, target)
     assert ScaledValueAttention.calls == 2  # once per encoder layer, never in the decoder
-    for a, b in zip(ref, same):
-        assert torch.equal(a, b)
+    for a, b in zip(ref, same):  # base runs the fused kernel, the hook the explicit softmax
+        assert torch.allclose(a, b, atol=1e-5)
     # kwargs flow from forward/encode to combine and change the outputs
     scaled = hooked(codes, mask, target, scale=torch.tensor(3.0))
     assert not torch.allclose(scaled[0], ref[0], atol=1e-4)
@@ -233,3 +233,26 @@ def test_rejects_too_long_history():
     codes, mask, target = batch()
     with pytest.raises(ValueError):
         m.encode(torch.cat([codes, codes], 1), torch.cat([mask, mask], 1))  # 10 > T + 2
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_fused_attention_equals_the_explicit_softmax(causal, masked):
+    """The plain-attention path runs PyTorch's fused kernel; it must give what
+    attention_weights + combine give, including all-zero rows for fully masked queries."""
+    from recbole_bbq.modules.generator import MultiHeadAttention
+
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(d_model=16, n_heads=2, d_head=8).eval()
+    x = torch.randn(3, 5, 16)
+    key_mask = None
+    if masked:
+        key_mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    fused = attention(x, x, key_mask=key_mask, causal=causal)
+    q = attention._split(attention.q_proj(x))
+    k, v = attention.project_kv(x)
+    weights = attention.attention_weights(q, k, key_mask=key_mask, causal=causal)
+    explicit = attention.combine(weights, v).transpose(1, 2).reshape(3, 5, 16)
+    assert torch.allclose(fused, attention.o_proj(explicit), atol=1e-6)
+    if masked:
+        assert torch.equal(fused[2], torch.zeros(5, 16))

@@ -95,6 +95,10 @@ class MultiHeadAttention(nn.Module):
     Queries with no visible key get all-zero weights and hence a zero output (no NaN).
     """
 
+    # plain attention (no combine override) runs F.scaled_dot_product_attention; False forces
+    # the explicit softmax (benchmarks/bench_fused_attention.py compares the two)
+    use_fused_kernel = True
+
     def __init__(self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0):
         super().__init__()
         self.d_model = d_model
@@ -135,6 +139,26 @@ class MultiHeadAttention(nn.Module):
         weights = torch.softmax(scores, dim=-1)
         return weights * allowed.to(weights.dtype)
 
+    def _fused(self, q, k, v, key_mask, causal) -> torch.Tensor:
+        """``softmax(q k^T / sqrt(d_head) + mask) v`` by ``F.scaled_dot_product_attention``:
+        the same result as :meth:`attention_weights` + :meth:`combine` (a test checks it),
+        with the same convention that a query with no visible key outputs zeros."""
+        sq, sk = q.shape[-2], k.shape[-2]
+        allowed = None
+        if key_mask is not None:
+            allowed = key_mask[:, None, None, :].to(torch.bool)
+        if causal:
+            tri = torch.ones(sq, sk, dtype=torch.bool, device=q.device).tril()
+            allowed = tri[None, None] if allowed is None else (allowed & tri[None, None])
+        if allowed is None:
+            return F.scaled_dot_product_attention(
+                q, k, v, dropout_p=self.attn_dropout.p if self.training else 0.0)
+        visible = allowed.any(-1, keepdim=True)  # [B or 1, 1, Sq or 1, 1]
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed | ~visible,  # all-masked rows: any finite output ...
+            dropout_p=self.attn_dropout.p if self.training else 0.0)
+        return out * visible.to(out.dtype)  # ... then zeroed, as attention_weights does
+
     def combine(self, weights: torch.Tensor, v: torch.Tensor, **attn_kwargs) -> torch.Tensor:
         """Mix values with attention weights. Override to modulate the values.
 
@@ -173,6 +197,10 @@ class MultiHeadAttention(nn.Module):
     ) -> torch.Tensor:
         """Attention of ``query [B, Sq, d_model]`` over projected ``k, v [B, H, Sk, d_head]``."""
         q = self._split(self.q_proj(query))
+        if self.use_fused_kernel and type(self).combine is MultiHeadAttention.combine:
+            out = self._fused(q, k, v, key_mask, causal)
+            b, _, sq, _ = out.shape
+            return self.o_proj(out.transpose(1, 2).reshape(b, sq, self.n_heads * self.d_head))
         weights = self.attention_weights(q, k, key_mask=key_mask, causal=causal)
         weights = self.attn_dropout(weights)
         out = self.combine(weights, v, **attn_kwargs)  # [B, H, Sq, dh]

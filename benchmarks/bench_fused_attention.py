@@ -1,0 +1,96 @@
+"""Fused (``F.scaled_dot_product_attention``) vs explicit-softmax plain attention, one process.
+
+    python benchmarks/bench_fused_attention.py [--batches 12] [--threads 2] [--d_model 128 ...]
+
+Trains the full-size generator (TIGER's: 4+4 layers, d_model 128, 6 heads x 64, FFN 1024) on
+synthetic histories whose lengths follow Beauty's (1-19 items, mean about 8), alternating the
+two variants batch by batch (benchmarks/_timing.py), then times batched beam search both ways.
+Prints samples/s, users/s and the ratios. The two paths give the same outputs (a test checks it).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from _timing import alternating_samples_per_s
+from recbole_bbq.modules.beam_search import SemanticIDTrie, constrained_beam_search
+from recbole_bbq.modules.generator import MultiHeadAttention, SemanticIDGenerator
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--items", type=int, default=12101)
+    p.add_argument("--history", type=int, default=20)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batches", type=int, default=12)
+    p.add_argument("--beam", type=int, default=20)
+    p.add_argument("--eval_batch", type=int, default=256)
+    p.add_argument("--d_model", type=int, default=128)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--heads", type=int, default=6)
+    p.add_argument("--d_head", type=int, default=64)
+    p.add_argument("--d_ff", type=int, default=1024)
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    levels = [256, 256, 256, 8]
+    codes = torch.stack([torch.randint(s, (args.items,)) for s in levels], 1)
+    codes = torch.cat([torch.full((1, len(levels)), -1), codes])
+    trie = SemanticIDTrie(codes)
+    gen = SemanticIDGenerator(levels, args.history, d_model=args.d_model, n_heads=args.heads,
+                              d_head=args.d_head, d_ff=args.d_ff, n_enc_layers=args.layers,
+                              n_dec_layers=args.layers, dropout=0.1)
+    opt = torch.optim.AdamW(gen.parameters(), lr=1e-3)
+
+    def make_batch(n):
+        lengths = torch.randint(1, args.history, (n,))
+        mask = torch.arange(args.history)[None, :] < lengths[:, None]
+        items = torch.randint(1, args.items + 1, (n, args.history)) * mask
+        target = codes[torch.randint(1, args.items + 1, (n,))]
+        return codes[items], mask, target
+
+    class Batch(tuple):
+        def __len__(self):
+            return len(self[0])
+
+    batches = [Batch(make_batch(args.batch)) for _ in range(args.batches)]
+
+    def step(fused):
+        def run(batch):
+            MultiHeadAttention.use_fused_kernel = fused
+            hist, mask, target = batch
+            opt.zero_grad()
+            gen.loss(hist, mask, target).backward()
+            opt.step()
+        return run
+
+    gen.train()
+    step(True)(batches[0])
+    step(False)(batches[0])  # warm-up both
+    train = alternating_samples_per_s({"fused": step(True), "explicit": step(False)}, batches)
+
+    gen.eval()
+    hist, mask, _ = make_batch(args.eval_batch)
+    beam = {}
+    for fused in (True, False, True, False):
+        MultiHeadAttention.use_fused_kernel = fused
+        start = time.perf_counter()
+        with torch.no_grad():
+            constrained_beam_search(gen, hist, mask, trie, args.beam)
+        beam.setdefault(fused, []).append(args.eval_batch / (time.perf_counter() - start))
+    MultiHeadAttention.use_fused_kernel = True
+    fused_beam, explicit_beam = max(beam[True]), max(beam[False])
+    print(f"threads={torch.get_num_threads()} d_model={args.d_model} layers={args.layers}+{args.layers} "
+          f"batch={args.batch} x {args.batches}")
+    print(f"train samples/s: fused {train['fused']:.0f}, explicit {train['explicit']:.0f}, "
+          f"ratio {train['fused'] / train['explicit']:.2f}x")
+    print(f"beam search users/s (beam {args.beam}, batch {args.eval_batch}, best of 2): "
+          f"fused {fused_beam:.0f}, explicit {explicit_beam:.0f}, ratio {fused_beam / explicit_beam:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
