@@ -22,7 +22,7 @@ from recbole_bbq import compat
 compat.apply()
 
 from recbole.data import create_dataset, data_preparation  # noqa: E402
-from recbole.utils import get_local_time, init_logger, init_seed, set_color  # noqa: E402
+from recbole.utils import init_logger, init_seed, set_color  # noqa: E402
 
 from recbole_bbq.config import Config  # noqa: E402
 from recbole_bbq.fileio import atomic_write_json, to_plain  # noqa: E402

@@ -4,7 +4,7 @@ import pytest
 from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq.config import ConfigError
 from recbole_bbq.quick_start import main, run_recbole_bbq
-from recbole_bbq.recommend import export_semantic_ids, load_trained, recommend
+from recbole_bbq.recommend import load_trained, recommend
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ Stage 2 is TIGER's generator and beam search.
 from __future__ import annotations
 
 import copy
-import os
 from logging import getLogger
 
 import torch
@@ -24,6 +23,7 @@ from recbole_bbq import compat
 from recbole_bbq.model.tiger import TIGER
 from recbole_bbq.modules.letter import LetterTokenizer
 from recbole_bbq.modules.semantic_ids import build_semantic_ids, codebook_utilisation
+from recbole_bbq.trainer.collaborative import fit_in_child_process, fit_sasrec_item_embeddings
 
 
 class LETTER(TIGER):
@@ -102,7 +102,7 @@ class LETTER(TIGER):
         )
         if not isolated:
             return fit_sasrec_item_embeddings(cf_config, train_data)
-        return _fit_in_child_process(cf_config, train_data).to(self.device)
+        return fit_in_child_process(cf_config, train_data).to(self.device)
 
     def _load_sasrec_embeddings(self, path: str) -> torch.Tensor:
         """``item_embedding`` of a RecBole SASRec checkpoint, or the collaborative embeddings
@@ -192,55 +192,3 @@ class LETTER(TIGER):
 
     def load_tokenizer_state_dict(self, state: dict) -> None:
         self.rqvae.load_state_dict(state["rqvae"])
-
-
-def fit_sasrec_item_embeddings(cf_config, train_data) -> torch.Tensor:
-    """Train RecBole's SASRec under ``cf_config`` and return its item embeddings (on the CPU,
-    so a child process can hand them back)."""
-    from recbole.model.sequential_recommender import SASRec
-    from recbole.utils import init_seed
-
-    from recbole_bbq.utils import get_trainer
-
-    init_seed(cf_config["seed"], cf_config["reproducibility"])
-    sasrec = SASRec(cf_config, train_data.dataset).to(cf_config["device"])
-    trainer = get_trainer(cf_config["MODEL_TYPE"], "SASRec")(cf_config, sasrec)
-    trainer.fit(train_data, None, verbose=True, saved=False,
-                show_progress=bool(cf_config["show_progress"]))
-    return sasrec.item_embedding.weight.detach().cpu()
-
-
-def _fit_in_child_process(cf_config, train_data) -> torch.Tensor:
-    """``fit_sasrec_item_embeddings`` in a fresh interpreter (``python -m`` this module).
-
-    A plain subprocess, not multiprocessing: spawn re-imports the caller's ``__main__``,
-    which re-runs any user script without a ``__main__`` guard.
-    """
-    import pickle
-    import subprocess
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="letter-sasrec-") as tmp:
-        job, out = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "embeddings.pt")
-        with open(job, "wb") as handle:
-            pickle.dump((cf_config, train_data), handle)
-        done = subprocess.run([sys.executable, "-m", __name__, job, out], check=False)
-        if done.returncode != 0 or not os.path.isfile(out):
-            raise RuntimeError(
-                f"LETTER: the SASRec child process failed (exit code {done.returncode}); its "
-                f"error is printed above. Set letter_cf_isolated: False to train it in-process"
-            )
-        return torch.load(out, weights_only=True)
-
-
-if __name__ == "__main__":  # the child process of _fit_in_child_process
-    import pickle
-    import sys
-
-    from recbole.utils import init_logger
-
-    with open(sys.argv[1], "rb") as handle:
-        _config, _train_data = pickle.load(handle)
-    init_logger(_config)
-    torch.save(fit_sasrec_item_embeddings(_config, _train_data), sys.argv[2])

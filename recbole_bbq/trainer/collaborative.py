@@ -1,0 +1,69 @@
+"""Collaborative item embeddings for LETTER's tokenizer: RecBole's SASRec trained on the
+training split, in this process or in a child process.
+
+In-process, training a SASRec made every later generator step 2.1x slower on the CPU
+(docs/RESULTS.md; the cause was not found), so LETTER trains it in a fresh interpreter by
+default (``letter_cf_isolated``) and takes back only the embedding table.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from recbole.trainer import Trainer
+
+from recbole_bbq.trainer.base import CompatTrainerMixin
+
+
+class CollaborativeTrainer(CompatTrainerMixin, Trainer):
+    """RecBole's trainer with the plugin's checkpoint and recipe handling."""
+
+
+def fit_sasrec_item_embeddings(cf_config, train_data) -> torch.Tensor:
+    """Train RecBole's SASRec under ``cf_config`` and return its item embeddings (on the CPU,
+    so a child process can hand them back)."""
+    from recbole.model.sequential_recommender import SASRec
+    from recbole.utils import init_seed
+
+    init_seed(cf_config["seed"], cf_config["reproducibility"])
+    sasrec = SASRec(cf_config, train_data.dataset).to(cf_config["device"])
+    trainer = CollaborativeTrainer(cf_config, sasrec)
+    trainer.fit(train_data, None, verbose=True, saved=False,
+                show_progress=bool(cf_config["show_progress"]))
+    return sasrec.item_embedding.weight.detach().cpu()
+
+
+def fit_in_child_process(cf_config, train_data) -> torch.Tensor:
+    """``fit_sasrec_item_embeddings`` in a fresh interpreter (``python -m`` this module).
+
+    A plain subprocess, not multiprocessing: spawn re-imports the caller's ``__main__``,
+    which re-runs any user script without a ``__main__`` guard.
+    """
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="letter-sasrec-") as tmp:
+        job, out = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "embeddings.pt")
+        with open(job, "wb") as handle:
+            pickle.dump((cf_config, train_data), handle)
+        done = subprocess.run([sys.executable, "-m", __name__, job, out], check=False)
+        if done.returncode != 0 or not os.path.isfile(out):
+            raise RuntimeError(
+                f"LETTER: the SASRec child process failed (exit code {done.returncode}); its "
+                f"error is printed above. Set letter_cf_isolated: False to train it in-process"
+            )
+        return torch.load(out, weights_only=True)
+
+
+if __name__ == "__main__":  # the child process of fit_in_child_process
+    import pickle
+    import sys
+
+    from recbole.utils import init_logger
+
+    with open(sys.argv[1], "rb") as handle:
+        _config, _train_data = pickle.load(handle)
+    init_logger(_config)
+    torch.save(fit_sasrec_item_embeddings(_config, _train_data), sys.argv[2])
