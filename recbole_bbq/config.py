@@ -52,6 +52,22 @@ def known_config_keys() -> frozenset:
     return frozenset(keys)
 
 
+def parse_overrides(items) -> dict:
+    """``--key=value`` arguments as a dict, values parsed as YAML with RecBole's float rules
+    (``--topk=[5,10]``, ``--epochs=3``, ``--learning_rate=1e-3``); ``--key=`` is ``None``."""
+    loader = RecBoleConfig._build_yaml_loader(None)
+    overrides = {}
+    for item in items:
+        if not item.startswith("--") or "=" not in item:
+            raise ConfigError(f"unrecognised argument {item!r}: use --key=value")
+        key, value = item[2:].split("=", 1)
+        try:
+            overrides[key] = yaml.load(value, Loader=loader) if value != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--{key}: value {value!r} is not valid YAML ({exc})") from None
+    return overrides
+
+
 def _closest(key: str) -> str:
     match = difflib.get_close_matches(key, known_config_keys(), n=1, cutoff=0.75)
     return f"; did you mean {match[0]!r}?" if match else ""

@@ -12,7 +12,8 @@ from recbole_bbq.config import Config
 from recbole_bbq.modules.bbq_tokenizer import BBQTokenizer
 from recbole_bbq.modules.semantic_ids import tuple_tokens
 from recbole_bbq.modules.similarity_attention import SimilarityAttention
-from recbole_bbq.quick_start import main, run_recbole_bbq
+from recbole_bbq.cli import main
+from recbole_bbq.quick_start import run_recbole_bbq
 from recbole_bbq.trainer import TwoStageTrainer
 
 

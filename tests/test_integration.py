@@ -10,7 +10,8 @@ from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq import compat
 from recbole_bbq.config import Config
 from recbole_bbq.data.feature_store import FeatureFileError, feature_path, write_feature_file
-from recbole_bbq.quick_start import main, parse_args, run_recbole_bbq
+from recbole_bbq.cli import main, parse_args
+from recbole_bbq.quick_start import run_recbole_bbq
 from recbole_bbq.trainer import TwoStageTrainer
 
 METRICS = {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}

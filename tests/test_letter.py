@@ -13,7 +13,8 @@ from recbole_bbq.modules.letter import (
     sinkhorn_codes,
 )
 from recbole_bbq.modules.semantic_ids import collision_stats
-from recbole_bbq.quick_start import main, run_recbole_bbq
+from recbole_bbq.cli import main
+from recbole_bbq.quick_start import run_recbole_bbq
 
 METRICS = {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
 TINY_LETTER = {

@@ -3,7 +3,8 @@ import pytest
 
 from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq.config import ConfigError
-from recbole_bbq.quick_start import main, run_recbole_bbq
+from recbole_bbq.cli import main
+from recbole_bbq.quick_start import run_recbole_bbq
 from recbole_bbq.recommend import load_trained, recommend
 
 

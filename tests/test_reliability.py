@@ -28,7 +28,7 @@ def test_bad_feature_files_are_refused_on_read_naming_file_and_items(tmp_path, i
 # ---------------------------------------------------------------------- configuration
 from conftest import tiny_config  # noqa: E402
 from recbole_bbq.config import Config, ConfigError  # noqa: E402
-from recbole_bbq.quick_start import main  # noqa: E402
+from recbole_bbq.cli import main  # noqa: E402
 
 
 @pytest.fixture

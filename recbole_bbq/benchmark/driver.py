@@ -36,7 +36,6 @@ from time import time
 from typing import Dict, List, Optional
 
 import numpy as np
-import yaml
 
 from recbole_bbq.fileio import atomic_write_json, atomic_write_text
 
@@ -111,22 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv=None):
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    from recbole_bbq.config import Config
+    from recbole_bbq.config import ConfigError, parse_overrides
 
-    loader = Config._build_yaml_loader(None)
-    common, per_model = {}, {}
-    for item in extra:
-        if not item.startswith("--") or "=" not in item:
-            parser.error(f"unrecognised argument {item!r}: use --key=value")
-        key, value = item[2:].split("=", 1)
-        common[key] = yaml.load(value, Loader=loader) if value != "" else None
-    for item in args.set:
-        scope, _, assignment = item.rpartition(":")
-        if "=" not in assignment:
-            parser.error(f"--set {item!r}: use MODEL:key=value or key=value")
-        key, value = assignment.split("=", 1)
-        target = per_model.setdefault(scope, {}) if scope else common
-        target[key] = yaml.load(value, Loader=loader)
+    per_model = {}
+    try:
+        common = parse_overrides(extra)
+        for item in args.set:
+            scope, _, assignment = item.rpartition(":")
+            if "=" not in assignment:
+                parser.error(f"--set {item!r}: use MODEL:key=value or key=value")
+            target = per_model.setdefault(scope, {}) if scope else common
+            target.update(parse_overrides([f"--{assignment}"]))
+    except ConfigError as exc:
+        parser.error(str(exc))
     if not args.models and not args.preset:
         parser.error("give --models=A,B,... or --preset=NAME")
     files = [f for f in (args.config_files or "").split(",") if f]

@@ -1,0 +1,139 @@
+"""The command line of ``run_recbole_bbq.py``: one run, a side-by-side comparison
+(``--models`` / ``--preset``, :mod:`recbole_bbq.benchmark.driver`) or recommendations from a
+saved model (``--recommend``, :mod:`recbole_bbq.recommend`).
+
+A user error -- an unknown model or key, a bad value, a missing or unusable file -- exits with
+status 2 and one message naming the culprit; ``RECBOLE_BBQ_DEBUG=1`` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from recbole_bbq.compat import CheckpointError
+from recbole_bbq.config import ConfigError, parse_overrides
+from recbole_bbq.data.feature_store import FeatureFileError
+from recbole_bbq.quick_start import run_recbole_bbq
+
+COMMON_KEYS = """\
+any configuration key as --key=value (values parsed as YAML), for example:
+  --epochs=50 --train_batch_size=256 --learning_rate=1e-3 --stopping_step=10
+  --lr_scheduler=cosine --warmup_steps=500 --schedule_horizon=30e --min_lr_ratio=0.05
+  --weight_decay=0.01 --weight_decay_scope=matrices --clip_grad_norm="{max_norm: 1.0}"
+  --tokenizer_epochs=20 --modalities=[text,category] --beam_size=20
+  --tokenizer_checkpoint=saved/<run>-tokenizer.pth   reuse a tokenizer (skip stage 1)
+  --resume_checkpoint=saved/<run>-latest.pth         resume stage 2 exactly where it stopped
+  --shuffle_semantic_ids=True                        the shuffled-ID control run
+  --time_budget_minutes=75                           wall-time cap (both stages)
+  --extra_config_keys=[my_key]                       keys for your own code
+every key and its default: properties/overall.yaml, properties/model/*.yaml
+
+use a trained model:
+  --recommend --checkpoint=saved/<run>.pth --users=u1,u2 | --history=i1,i2,i3 [--topk=10]
+  [--data_path=dataset/] [--export_ids=ids.tsv]      top-k items with scores; semantic-ID TSV
+
+side by side (any of these switches to the comparison driver):
+  --models=A,B,C | --preset=table2|table3|table4|table5|table6|figure3|figure4
+  --seeds=1,2,3 --set MODEL:key=value --adopt=results/x.json --out=DIR
+  --budget_epochs=N --budget_tokenizer_epochs=N --budget_minutes=M --levels=2,3,4 --beams=50,100
+  (python run_recbole_bbq.py --models=SASRec --dataset=x --help lists them all)
+
+environment: RECBOLE_BBQ_DEBUG=1 shows tracebacks of user errors (normally one line, exit 2)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The single-run command line; ``--help`` also lists the keys and the side-by-side mode."""
+    parser = argparse.ArgumentParser(
+        prog="run_recbole_bbq.py", description=__doc__.splitlines()[0], epilog=COMMON_KEYS,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", "-m", default=None,
+                        help="BBQRec, BBQRec_noMIM & co., TIGER, LETTER or any RecBole model")
+    parser.add_argument("--dataset", "-d", default=None,
+                        help="a dataset prepared under data_path (default dataset/)")
+    parser.add_argument("--config_files", default=None, help="comma-separated YAML files")
+    return parser
+
+
+def parse_args(argv=None):
+    """``--model``, ``--dataset``, ``--config_files=a.yaml,b.yaml`` and any ``--key=value``.
+
+    Values are parsed as YAML (with RecBole's float rules), so ``--topk=[5,10]``,
+    ``--epochs=3`` and ``--learning_rate=1e-3`` mean what they say.
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    try:
+        overrides = parse_overrides(extra)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    files = [f for f in (args.config_files or "").split(",") if f]
+    for file in files:
+        if not os.path.isfile(file):
+            parser.error(f"config file {file} does not exist")
+    return args.model, args.dataset, files, overrides
+
+
+def main(argv=None) -> dict:
+    """Dispatch the command line; see the module docstring."""
+    try:
+        return _main(argv)
+    except (ConfigError, CheckpointError, FeatureFileError) as exc:
+        if os.environ.get("RECBOLE_BBQ_DEBUG") == "1":
+            raise
+        print(f"run_recbole_bbq.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def recommend_main(argv) -> list:
+    """``--recommend --checkpoint=X.pth (--users=a,b | --history=i1,i2) [--topk=10]
+    [--data_path=dataset/] [--export_ids=ids.tsv]``: prints ``user rank item_id score`` rows."""
+    from recbole_bbq.recommend import export_semantic_ids, load_trained, recommend
+
+    parser = argparse.ArgumentParser(prog="run_recbole_bbq.py --recommend")
+    parser.add_argument("--recommend", action="store_true")
+    parser.add_argument("--checkpoint", required=True, help="a saved model (best or -latest .pth)")
+    parser.add_argument("--users", default=None, help="comma-separated user tokens")
+    parser.add_argument("--history", default=None, help="comma-separated item tokens, oldest first")
+    parser.add_argument("--topk", type=int, default=10)
+    parser.add_argument("--data_path", default=None, help="where the prepared dataset lies")
+    parser.add_argument("--export_ids", default=None, help="write the semantic-ID table here (TSV)")
+    args = parser.parse_args(argv)
+    trained = load_trained(args.checkpoint, args.data_path)
+    results = []
+    if args.users or args.history:
+        def split(text):
+            return [t for t in text.split(",") if t]
+
+        results = recommend(trained, users=split(args.users) if args.users else None,
+                            history=split(args.history) if args.history else None, topk=args.topk)
+        print("user\trank\titem_id\tscore")
+        for entry in results:
+            if entry.get("skipped"):
+                print(f"# skipped items not in the dataset: {', '.join(entry['skipped'])}",
+                      file=sys.stderr)
+            who = entry.get("user", "<history>")
+            for rank, (item, score) in enumerate(entry["items"], 1):
+                print(f"{who}\t{rank}\t{item}\t{score:.6g}")
+    if args.export_ids:
+        print(f"semantic IDs written to {export_semantic_ids(trained, args.export_ids)}",
+              file=sys.stderr)
+    return results
+
+
+def _main(argv=None) -> dict:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--recommend" in args:
+        return recommend_main(args)
+    if any(a.startswith(("--models=", "--preset=")) for a in args):
+        from recbole_bbq.benchmark.driver import run as run_benchmark
+
+        return run_benchmark(args)
+    model, dataset, files, overrides = parse_args(argv)
+    if model is None and "model" not in overrides:
+        sys.exit("run_recbole_bbq.py: --model=NAME is required")
+    result = run_recbole_bbq(model, dataset, files or None, overrides)
+    print(f"best valid: {result['best_valid_result']}")
+    print(f"test:       {result['test_result']}")
+    return result
