@@ -4,7 +4,7 @@ RecBole itself is *not* listed in ``install_requires``: recbole 1.2.1's own meta
 ``ray<=2.6.3`` (no wheels for Python >= 3.12, and ray is only used by
 ``recbole.quick_start``, which this plugin never imports). pip cannot drop one dependency
 of a dependency, so RecBole is installed with ``pip install --no-deps recbole==1.2.1`` (the
-Makefile does this) and its real runtime dependencies are listed here instead.
+``tasks.py`` does this) and its real runtime dependencies are listed here instead.
 ``recbole_bbq.compat`` checks the installed RecBole version on import and says how to fix it.
 """
 from setuptools import setup

@@ -10,7 +10,7 @@ from .pipeline import MISSING_POLICIES, PrepOptions
 from .text_encoders import DEFAULT_TEXT_ENCODER
 
 EXAMPLES = """examples:
-  python -m dataset_prep p5 --src ../shared/data/amazon2014/Beauty --out dataset
+  python -m dataset_prep p5 --src data/Beauty --out dataset
   python -m dataset_prep amazon2014 --src raw/ --category Beauty --kcore 5
   python -m dataset_prep mmrec --src data/baby --name baby
   python -m dataset_prep ml100k --text-encoder tfidf-svd

@@ -1,7 +1,7 @@
 """A RecBole ``Config`` that also reads the plugin's property files.
 
 Order (later wins), as in RecBole-GNN: RecBole's own defaults for the model and dataset, then
-``properties/overall.yaml`` (the shared evaluation protocol of DESIGN section 2),
+``properties/overall.yaml`` (the shared evaluation protocol, docs/DESIGN.md section 2),
 ``properties/model/<Model>.yaml`` (preceded by those of the model's plugin base classes, so
 ``BBQRec_noMIM`` reads ``BBQRec.yaml`` first), ``properties/dataset/<dataset>.yaml``, then
 the user's ``config_file_list``, ``config_dict`` and command-line values.

@@ -3,7 +3,7 @@
 For history items ``i, j`` with frozen stage-1 item vectors ``v`` (eq. 10):
 
 * eq. 14: ``d_ij = cos(v_i, v_j)`` (the paper's denominator ``||v_i|| ||q_j||`` is a typo
-  for ``||v_i|| ||v_j||``, see DESIGN 3.2);
+  for ``||v_i|| ||v_j||``, see docs/DESIGN.md section 3);
 * eq. 15: ``sim_ij = round((d_ij + 1) / 2 * K)``, an integer bucket in ``[0, K]``;
 * eq. 17: every token of item ``i`` attending to every token of item ``j`` uses
   ``e_ij = E_sim[sim_ij]``: ``out_(i,k) = sum_(j,l) alpha^(kl)_ij * (e_ij (.) W_V x_(j,l))``,
