@@ -1,0 +1,182 @@
+"""The cached, resumable runs of a side-by-side comparison (:class:`Benchmark`)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from logging import getLogger
+from time import time
+from typing import Dict, List
+
+from recbole_bbq.benchmark.presets import RunSpec
+from recbole_bbq.fileio import atomic_write_json
+
+# Keys that may differ between an adopted run and this benchmark: they say where a run wrote
+# its files, how it was resumed or how fast it ran, not what it computed (a resumed run
+# continues exactly where its checkpoint stopped; length_buckets gives the same loss and
+# scores for any value, which the tests check).
+ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "dataset_save_path",
+                      "dataloaders_save_path", "show_progress", "state", "use_gpu",
+                      "resume_checkpoint", "length_buckets"}
+
+
+class Benchmark:
+    """Runs (cached) and write-ups for one dataset; see the module docstring."""
+
+    def __init__(self, dataset: str, out_dir: str, config_files=None, common=None,
+                 per_model=None, seeds=None, budget=None, command: str = ""):
+        self.dataset = dataset
+        self.out_dir = out_dir
+        self.config_files = list(config_files or [])
+        self.common = dict(common or {})
+        self.per_model = dict(per_model or {})
+        self.budget = {k: v for k, v in (budget or {}).items() if v is not None}
+        self.command = command
+        self.seeds = list(seeds or [])
+        self.logger = getLogger()
+        self.trained, self.cached = [], []
+
+    # ------------------------------------------------------------------ configuration
+    def _config(self, model: str, overrides: Dict):
+        from recbole_bbq.config import Config
+
+        return Config(model, self.dataset, config_file_list=self.config_files or None,
+                      config_dict=overrides)
+
+    def _config_value(self, model, key):
+        return self._config(model, dict(self.common))[key]
+
+    def overrides_for(self, spec: RunSpec, seed: int) -> Dict:
+        overrides = {**self.common, **self.per_model.get(spec.model, {}),
+                     **self.per_model.get(spec.label, {}), **spec.overrides, "seed": seed}
+        caps = {"epochs": self.budget.get("epochs"),
+                "tokenizer_epochs": self.budget.get("tokenizer_epochs")}
+        if any(v is not None for v in caps.values()):
+            resolved = self._config(spec.model, overrides)
+            for key, cap in caps.items():
+                if cap is not None and resolved[key] is not None:
+                    overrides[key] = min(int(resolved[key]), int(cap))
+        if self.budget.get("minutes") is not None:
+            overrides["time_budget_minutes"] = self.budget["minutes"]
+        return overrides
+
+    def run_key(self, kind: str, spec: RunSpec, seed: int, overrides: Dict) -> str:
+        files = []
+        for path in self.config_files:
+            with open(path, encoding="utf-8") as fh:
+                files.append(fh.read())
+        payload = json.dumps({"kind": kind, "model": spec.model, "dataset": self.dataset,
+                              "seed": seed, "config_files": files, "overrides": overrides},
+                             sort_keys=True, default=str)
+        return hashlib.sha1(payload.encode()).hexdigest()[:12]
+
+    def _cache_path(self, kind: str, spec: RunSpec, seed: int, key: str) -> str:
+        safe = "".join(c if c.isalnum() or c in "-_=." else "_" for c in spec.label)
+        return os.path.join(self.out_dir, "runs", f"{kind}-{safe}-seed{seed}-{key}.json")
+
+    def _cached_or_run(self, kind: str, spec: RunSpec, seed: int, run_fn):
+        overrides = self.overrides_for(spec, seed)
+        key = self.run_key(kind, spec, seed, overrides)
+        path = self._cache_path(kind, spec, seed, key)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as fh:
+                record = json.load(fh)
+            self.cached.append(path)
+            self.logger.info(f"benchmark: {spec.label} seed {seed} from cache {path}")
+            return record
+        self.logger.info(f"benchmark: training {spec.label} seed {seed}")
+        start = time()
+        result = run_fn(spec, overrides)
+        record = {"label": spec.label, "model": spec.model, "seed": seed, "key": key,
+                  "overrides": overrides, "wall_time_s": time() - start, "result": result}
+        atomic_write_json(path, record)
+        self.trained.append(path)
+        return record
+
+    def adopt(self, paths: List[str]) -> List[str]:
+        """Take finished ``run_recbole_bbq.py`` results into the cache, after checking that
+        each one's recorded config equals what this benchmark would run (every key except
+        machine-specific ones such as output folders and the device)."""
+        from recbole_bbq.fileio import to_plain as _plain
+
+        adopted = []
+        for path in paths:
+            with open(path, encoding="utf-8") as fh:
+                result = json.load(fh)
+            model, seed = result.get("model"), result.get("seed")
+            if "config" not in result or "test_result" not in result:
+                raise ValueError(f"--adopt {path}: not a run_recbole_bbq results file")
+            if result.get("dataset") != self.dataset or seed not in self.seeds:
+                raise ValueError(
+                    f"--adopt {path}: dataset {result.get('dataset')!r} seed {seed} is not part "
+                    f"of this benchmark (dataset {self.dataset!r}, seeds {self.seeds})"
+                )
+            spec = RunSpec(model, model)
+            overrides = self.overrides_for(spec, seed)
+            expected = _plain(self._config(model, overrides).final_config_dict)
+            stored = result["config"]
+            differ = sorted(k for k in set(expected) | set(stored)
+                            if k not in ADOPT_IGNORED_KEYS and expected.get(k) != stored.get(k))
+            if differ:
+                detail = ", ".join(f"{k}: ran {stored.get(k)!r}, expected {expected.get(k)!r}"
+                                   for k in differ[:8])
+                raise ValueError(f"--adopt {path}: its config differs from this benchmark's "
+                                 f"{model} run in {len(differ)} keys ({detail})")
+            key = self.run_key("run", spec, seed, overrides)
+            record = {"label": model, "model": model, "seed": seed, "key": key,
+                      "overrides": overrides, "adopted_from": path,
+                      "wall_time_s": result.get("train_time_s", 0) + result.get("test_time_s", 0),
+                      "result": result}
+            atomic_write_json(self._cache_path("run", spec, seed, key), record)
+            adopted.append(path)
+        return adopted
+
+    # ------------------------------------------------------------------ run kinds
+    def _train_and_test(self, spec: RunSpec, overrides: Dict) -> Dict:
+        from recbole_bbq.quick_start import run_recbole_bbq
+
+        overrides = {"results_dir": os.path.join(self.out_dir, "runs", "raw"), **overrides}
+        return run_recbole_bbq(spec.model, self.dataset, self.config_files or None, overrides)
+
+    def compare(self, specs: List[RunSpec]) -> List[Dict]:
+        return [self._cached_or_run("run", spec, seed, self._train_and_test)
+                for spec in specs for seed in self.seeds]
+
+    def collisions(self, models: List[str], levels: List[int]) -> List[Dict]:
+        from recbole_bbq.benchmark.tokenizer_only import train_tokenizer_only
+
+        def run(spec, overrides):
+            return train_tokenizer_only(spec.model, self.dataset, self.config_files or None,
+                                        overrides, save=True)
+
+        records = []
+        for model in models:
+            for level in levels:
+                extra = {"n_levels": level}
+                if model == "LETTER" and "sinkhorn_epsilons" not in self.per_model.get(model, {}):
+                    extra["sinkhorn_epsilons"] = 0.003  # the last level, whatever L is
+                spec = RunSpec(f"{model}[L={level}]", model, extra)
+                records += [self._cached_or_run("tokenizer", spec, seed, run) for seed in self.seeds]
+        return records
+
+    def speed(self, models: List[str], beams: List[int], n_users: int) -> List[Dict]:
+        from recbole_bbq.benchmark.speed import inference_speed
+
+        records = []
+        for model in models:
+            spec = RunSpec(model, model)
+            for seed in self.seeds:
+                trained = self._cached_or_run("run", spec, seed, self._train_and_test)
+                checkpoint = trained["result"]["checkpoint"]
+
+                def run(spec_, overrides, checkpoint=checkpoint):
+                    # the speed_* keys only tell cached speed runs apart; no model reads them
+                    config = {k: v for k, v in overrides.items() if not k.startswith("speed_")}
+                    return inference_speed(spec_.model, self.dataset, self.config_files or None,
+                                           config, checkpoint, beams, n_users)
+
+                records.append(self._cached_or_run("speed", RunSpec(f"{model}[speed]", model,
+                                                                     {"speed_beams": beams,
+                                                                      "speed_users": n_users}),
+                                                   seed, run))
+        return records
