@@ -107,3 +107,27 @@ def test_temporaries_of_killed_writes_are_cleaned_but_live_ones_kept(tmp_path):
     os.utime(other, (two_hours_ago, two_hours_ago))
     assert remove_stale_temporaries(tmp_path) == 1
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+def test_two_runs_started_at_once_keep_their_own_files(tmp_path, data_path):
+    """Two processes, same model, dataset and second: neither overwrites the other."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    config = tiny_config(tmp_path, data_path, epochs=1)
+    args = [sys.executable, str(root / "run_recbole_bbq.py"), "--model=SASRec", "--dataset=synth"]
+    args += [f"--{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in config.items()]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    runs = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE) for _ in range(2)]
+    for run in runs:
+        _, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err.decode()[-2000:]
+    results = sorted((tmp_path / "results").glob("SASRec-synth-*.json"))
+    assert len(results) == 2
+    checkpoints = {json.loads(p.read_text())["checkpoint"] for p in results}
+    assert len(checkpoints) == 2 and all(os.path.isfile(c) for c in checkpoints)
