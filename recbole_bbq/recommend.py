@@ -30,6 +30,7 @@ from recbole.data.interaction import Interaction  # noqa: E402
 
 from recbole_bbq.config import Config, ConfigError, known_config_keys  # noqa: E402
 from recbole_bbq.fileio import atomic_write_text  # noqa: E402
+from recbole_bbq.modules.semantic_ids import semantic_id_table  # noqa: E402
 from recbole_bbq.trainer.base import run_identity  # noqa: E402
 from recbole_bbq.utils import get_model  # noqa: E402
 
@@ -157,7 +158,5 @@ def export_semantic_ids(trained: Trained, path: str) -> str:
         raise ConfigError(f"{trained.config['model']} has no semantic IDs to export")
     tokens = trained.dataset.field2id_token[trained.dataset.iid_field]
     codes = codes.cpu().numpy()
-    lines = ["item_id\t" + "\t".join(f"level_{i + 1}" for i in range(codes.shape[1]))]
-    lines += [f"{tok}\t" + "\t".join(map(str, row)) for tok, row in zip(tokens[1:], codes[1:])]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, semantic_id_table(tokens, codes))
     return path

@@ -102,3 +102,12 @@ def build_semantic_ids(item_codes: np.ndarray, level_sizes, resolve_collisions: 
     padded = np.full((len(item_codes) + 1, item_codes.shape[1]), -1, dtype=np.int64)
     padded[1:] = item_codes
     return SemanticIDs(padded, level_sizes, stats)
+
+
+def semantic_id_table(item_tokens, codes) -> str:
+    """The semantic-ID table as TSV text: ``item_id``, ``level_1..L``, one row per item
+    (rows 1.. of ``codes [n_items, L]``; row 0 is padding)."""
+    lines = ["item_id\t" + "\t".join(f"level_{i + 1}" for i in range(codes.shape[1]))]
+    lines += [f"{tok}\t" + "\t".join(map(str, row))
+              for tok, row in zip(item_tokens[1:], codes[1:])]
+    return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from recbole_bbq import compat
 from recbole_bbq.fileio import atomic_torch_save, atomic_write_text, to_plain
+from recbole_bbq.modules.semantic_ids import semantic_id_table
 from recbole_bbq.trainer.base import CompatTrainerMixin
 from recbole_bbq.trainer.checkpoint import weights_only_safe
 
@@ -217,9 +218,7 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
             "history": to_plain(self.tokenizer_history),
         })
         atomic_torch_save(state, path)
-        lines = ["item_id\t" + "\t".join(f"level_{i + 1}" for i in range(codes.shape[1]))]
-        lines += [f"{tok}\t" + "\t".join(map(str, row)) for tok, row in zip(tokens[1:], codes[1:])]
-        atomic_write_text(table_path, "\n".join(lines) + "\n")
+        atomic_write_text(table_path, semantic_id_table(tokens, codes))
         self.logger.info(set_color("Saved tokenizer", "blue") + f": {path} and {table_path}")
 
     def load_tokenizer(self, path):
