@@ -32,7 +32,6 @@ from recbole_bbq.trainer.schedule import (
     build_scheduler,
     decay_parameter_groups,
     end_reason,
-    horizon_steps,
 )
 
 CHECKPOINT_FORMAT = 2  # 1: pickled RecBole Config (before weights-only loading)
@@ -104,11 +103,8 @@ class CompatTrainerMixin:
         """The learning-rate schedule on the current optimizer, continued from a resumed
         checkpoint's state; every optimizer step then advances it."""
         steps_per_epoch = len(train_data)
-        self.scheduler = build_scheduler(self.optimizer, self.config, steps_per_epoch, self.epochs)
-        self.schedule_horizon = (
-            horizon_steps(self.config["schedule_horizon"], self.epochs, steps_per_epoch)
-            if self.scheduler is not None else None
-        )
+        self.scheduler, self.schedule_horizon = build_scheduler(
+            self.optimizer, self.config, steps_per_epoch, self.epochs)
         if self.scheduler is not None and self._pending_scheduler_state:
             self.scheduler.load_state_dict(self._pending_scheduler_state)
             # the constructor already set the rates of step 0; put back the saved ones

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -108,15 +108,16 @@ def decay_parameter_groups(modules: Iterable[nn.Module], weight_decay: float,
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config, steps_per_epoch: int,
-                    epochs: int) -> Optional[LambdaLR]:
-    """The configured schedule on ``optimizer`` (``None`` for a plain constant rate)."""
+                    epochs: int) -> Tuple[Optional[LambdaLR], Optional[int]]:
+    """The configured schedule on ``optimizer`` and the steps it decays over (``None, None``
+    for a plain constant rate)."""
     schedule = config["lr_scheduler"] or "constant"
     warmup = int(config["warmup_steps"] or 0)
     if schedule == "constant" and warmup == 0:
-        return None
+        return None, None
     horizon = horizon_steps(config["schedule_horizon"], epochs, steps_per_epoch)
     return LambdaLR(optimizer, lr_multiplier(schedule, warmup, horizon,
-                                             float(config["min_lr_ratio"] or 0.0)))
+                                             float(config["min_lr_ratio"] or 0.0))), horizon
 
 
 def end_reason(*, budget: bool, last_epoch: Optional[int], epochs: int, decays: bool,
