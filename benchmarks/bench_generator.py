@@ -2,6 +2,7 @@
 
     python benchmarks/bench_generator.py [--items 12101] [--history 20] [--batch 256] [--beam 20]
         [--d_model 128 --layers 4 --heads 6 --d_head 64 --d_ff 1024] [--device cpu]
+        [--amp bfloat16] [--compile default|reduce-overhead]
 
 Prints samples/s for training steps (forward + backward + Adam) and users/s for batched
 constrained beam search. No data needed: random histories over a random ID table.
@@ -9,6 +10,8 @@ constrained beam search. No data needed: random histories over a random ID table
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import time
 
 import torch
@@ -32,6 +35,10 @@ def main(argv=None):
     p.add_argument("--d_head", type=int, default=64)
     p.add_argument("--d_ff", type=int, default=1024)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", default=None, choices=["bfloat16", "float16"],
+                   help="autocast the training step (as enable_amp / amp_dtype do)")
+    p.add_argument("--compile", default=None, choices=["default", "reduce-overhead"],
+                   help="torch.compile the loss (reduce-overhead: CUDA graphs)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -52,17 +59,31 @@ def main(argv=None):
 
     hist, mask = batch(args.batch)
     target = codes.to(device)[torch.randint(1, args.items + 1, (args.batch,), device=device)]
-    gen.train()
-    gen.loss(hist, mask, target).backward()  # warm-up
+    loss_fn = torch.compile(gen.loss, mode=args.compile) if args.compile else gen.loss
+    amp = contextlib.nullcontext
+    if args.amp:
+        amp = functools.partial(torch.autocast, device.type, dtype=getattr(torch, args.amp))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step():
+        opt.zero_grad()
+        with amp():
+            loss = loss_fn(hist, mask, target)
+        loss.backward()
+        opt.step()
+
+    gen.train()
+    start = time.perf_counter()
+    for _ in range(3):  # warm-up (and compilation)
+        step()
     sync()
+    warmup_s = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(args.steps):
-        opt.zero_grad()
-        gen.loss(hist, mask, target).backward()
-        opt.step()
+        step()
     sync()
-    train_rate = args.steps * args.batch / (time.perf_counter() - start)
+    step_ms = 1000 * (time.perf_counter() - start) / args.steps
+    train_rate = args.batch / step_ms * 1000
 
     gen.eval()
     hist, mask = batch(args.eval_batch)
@@ -75,7 +96,8 @@ def main(argv=None):
     print(
         f"device={device} threads={torch.get_num_threads()} history={args.history} "
         f"levels={args.levels} d_model={args.d_model} layers={args.layers}+{args.layers}\n"
-        f"train: {train_rate:.0f} samples/s (batch {args.batch})\n"
+        f"train: {train_rate:.0f} samples/s, {step_ms:.1f} ms/step (batch {args.batch}, "
+        f"amp {args.amp or 'off'}, compile {args.compile or 'off'}, warm-up {warmup_s:.1f} s)\n"
         f"beam search: {beam_rate:.1f} users/s (beam {args.beam}, batch {args.eval_batch})"
     )
     return train_rate, beam_rate

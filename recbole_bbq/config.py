@@ -198,6 +198,8 @@ class Config(RecBoleConfig):
         number("warmup_steps", 0)
         number("learning_rate", 0, float, strict=True)
         number("tokenizer_learning_rate", 0, float, strict=True)
+        if c.get("amp_dtype") not in (None, "bfloat16", "float16"):
+            raise ConfigError(f"amp_dtype must be bfloat16 or float16, got {c.get('amp_dtype')!r}")
         for key in ("modalities", "drop_signals"):
             value = c.get(key)
             if isinstance(value, str):

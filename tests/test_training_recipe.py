@@ -8,6 +8,7 @@ from torch import nn
 
 from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq import compat
+from recbole_bbq.config import ConfigError
 from recbole_bbq.quick_start import run_recbole_bbq
 from recbole_bbq.trainer import TwoStageTrainer
 from recbole_bbq.trainer.schedule import (
@@ -185,3 +186,40 @@ def test_shuffled_id_control_keeps_the_ids_and_deals_them_at_random(workdir, mon
     assert sorted(map(tuple, codes[1:])) == sorted(map(tuple, original[1:]))  # same multiset
     assert (codes[1:] != original[1:]).any(axis=1).mean() > 0.5  # most items got another ID
     assert shuffled["semantic_ids"]["shuffled_control"] is True
+
+
+# ---------------------------------------------------------------------- mixed precision
+def test_autocast_dtype_is_set_for_the_epoch_and_restored():
+    from recbole_bbq.trainer.base import autocast_dtype
+
+    before = torch.get_autocast_dtype("cpu")
+    with autocast_dtype("cpu", "float16"):
+        with torch.autocast("cpu"):
+            assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float16
+    assert torch.get_autocast_dtype("cpu") == before
+
+
+def test_enable_amp_trains_the_generator_in_the_chosen_precision(workdir, monkeypatch):
+    seen = set()
+    real_loss = TwoStageTrainer._train_epoch
+
+    def epoch(self, *args, **kwargs):
+        hook = self.model.generator.heads[0].register_forward_hook(
+            lambda module, inputs, output: seen.add(output.dtype))
+        try:
+            return real_loss(self, *args, **kwargs)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", epoch)
+    config = tiny_config(workdir, workdir / "data", enable_amp=True, amp_dtype="float16")
+    result = run_recbole_bbq("TIGER", "synth", config_dict=config)
+    assert seen == {torch.float16}  # not the CPU default, bfloat16
+    assert all(math.isfinite(v) for v in result["test_result"].values())
+    assert torch.get_autocast_dtype("cpu") == torch.bfloat16  # CPU default, restored
+
+
+def test_amp_dtype_is_checked(workdir):
+    config = tiny_config(workdir, workdir / "data", amp_dtype="fp8")
+    with pytest.raises(ConfigError, match="amp_dtype must be bfloat16 or float16"):
+        run_recbole_bbq("TIGER", "synth", config_dict=config)

@@ -21,7 +21,10 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from contextlib import contextmanager
 from time import time
+
+import torch
 
 from recbole.utils import get_local_time, set_color
 
@@ -35,6 +38,22 @@ from recbole_bbq.trainer.schedule import (
 )
 
 CHECKPOINT_FORMAT = 2  # 1: pickled RecBole Config (before weights-only loading)
+
+
+@contextmanager
+def autocast_dtype(device_type: str, dtype_name):
+    """RecBole's training loop opens ``torch.autocast(device_type, enabled=enable_amp)`` with
+    the device's default type (float16 on CUDA); this sets the type it picks up for the
+    duration of an epoch -- bfloat16 needs no loss scaling and keeps float32's range."""
+    if not dtype_name or device_type not in ("cuda", "cpu"):
+        yield
+        return
+    previous = torch.get_autocast_dtype(device_type)
+    torch.set_autocast_dtype(device_type, getattr(torch, dtype_name))
+    try:
+        yield
+    finally:
+        torch.set_autocast_dtype(device_type, previous)
 
 
 class BudgetExhausted(Exception):
@@ -126,7 +145,8 @@ class CompatTrainerMixin:
         if epoch_idx > self.start_epoch and self.over_budget():
             raise BudgetExhausted(epoch_idx)
         self._current_epoch = epoch_idx
-        return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
+        with autocast_dtype(self.device.type, self.config["amp_dtype"] if self.enable_amp else None):
+            return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
 
     def _valid_epoch(self, valid_data, show_progress=False):
         score, result = super()._valid_epoch(valid_data, show_progress)
