@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from recbole_bbq.data.alignment import align_rows
 from recbole_bbq.data.feature_store import (
     FeatureFileError,
     feature_path,
@@ -68,14 +69,12 @@ def load_item_features(config, dataset, modalities, standardized: bool = False) 
     for modality in modalities:
         path = feature_path(dataset_dir, name, modality)
         item_ids, values, present = read_feature_file(path)
-        row_of = {token: row for row, token in enumerate(item_ids)}
-        missing = [t for t in tokens[1:] if t not in row_of]
+        rows, missing = align_rows(item_ids, tokens)
         if missing:
             raise FeatureFileError(
                 f"{path}: no '{modality}' features for {len(missing)} of {len(tokens) - 1} items "
                 f"of dataset '{name}' (first: {missing[:5]}); re-run dataset_prep for this dataset"
             )
-        rows = np.array([row_of[t] for t in tokens[1:]], dtype=np.int64)
         aligned = np.zeros((len(tokens), values.shape[1]), dtype=np.float32)
         aligned[1:] = values[rows]
         mask = np.zeros(len(tokens), dtype=bool)

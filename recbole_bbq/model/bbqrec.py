@@ -34,6 +34,7 @@ from logging import getLogger
 import numpy as np
 import torch
 
+from recbole_bbq.data.alignment import align_rows
 from recbole_bbq.data.features import dataset_modalities, load_item_features
 from recbole_bbq.model.generative import GenerativeRecommender
 from recbole_bbq.modules.bbq_tokenizer import BBQTokenizer, signal_utilisation
@@ -232,12 +233,12 @@ class BBQRec(GenerativeRecommender):
         key = "id_embedding.weight"
         if key in weights and tokens is not None and list(tokens) != self.item_tokens:
             # ID embeddings are rows by internal id: re-align them by item token
-            row_of = {tok: row for row, tok in enumerate(tokens)}
+            # (items the saved tokenizer never saw keep their fresh initialisation)
+            rows, _ = align_rows(tokens, self.item_tokens)
             old = weights[key]
             new = self.tokenizer.id_embedding.weight.detach().clone().to(old.device)
-            for row, tok in enumerate(self.item_tokens):
-                if row and tok in row_of:
-                    new[row] = old[row_of[tok]]
+            known = torch.from_numpy(np.flatnonzero(rows >= 0) + 1).to(old.device)
+            new[known] = old[torch.from_numpy(rows[rows >= 0]).to(old.device)]
             weights[key] = new
         self.tokenizer.load_state_dict(weights)
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import copy
 from logging import getLogger
 
+import numpy as np
 import torch
 
 from recbole_bbq import compat
+from recbole_bbq.data.alignment import align_rows
 from recbole_bbq.model.tiger import TIGER
 from recbole_bbq.modules.letter import LetterTokenizer
 from recbole_bbq.modules.semantic_ids import build_semantic_ids, codebook_utilisation
@@ -110,14 +112,13 @@ class LETTER(TIGER):
         state = compat.load_checkpoint(path, map_location="cpu")
         tokenizer = state.get("tokenizer") if isinstance(state, dict) else None
         if isinstance(tokenizer, dict) and "cf_embeddings" in tokenizer:
-            row_of = {tok: row for row, tok in enumerate(tokenizer["item_tokens"])}
-            missing = [t for t in self.item_tokens[1:] if t not in row_of]
+            rows, missing = align_rows(tokenizer["item_tokens"], self.item_tokens)
             if missing:
                 raise ValueError(
                     f"letter_cf_checkpoint {path} has no collaborative embedding for "
                     f"{len(missing)} items of this dataset (first: {missing[:5]})"
                 )
-            rows = [0] + [row_of[t] for t in self.item_tokens[1:]]
+            rows = torch.from_numpy(np.concatenate([[0], rows]))
             weights = {"item_embedding.weight": tokenizer["cf_embeddings"][rows]}
         else:
             weights = state.get("state_dict", state) if isinstance(state, dict) else None

@@ -21,6 +21,7 @@ from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
 from recbole_bbq import compat
+from recbole_bbq.data.alignment import align_rows
 from recbole_bbq.fileio import atomic_torch_save, atomic_write_text, to_plain
 from recbole_bbq.modules.semantic_ids import semantic_id_table
 from recbole_bbq.trainer.base import CompatTrainerMixin
@@ -233,15 +234,13 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
             self.logger.warning(
                 f"tokenizer {path} was trained by {state.get('model')}, used by {self.config['model']}"
             )
-        row_of = {tok: row for row, tok in enumerate(state["item_tokens"])}
-        tokens = self.model.item_tokens
-        missing = [t for t in tokens[1:] if t not in row_of]
+        rows, missing = align_rows(state["item_tokens"], self.model.item_tokens)
         if missing:
             raise ValueError(
                 f"tokenizer_checkpoint {path} has no semantic ID for {len(missing)} items of "
                 f"this dataset (first: {missing[:5]}); it was trained on another item set"
             )
-        codes = np.asarray(torch.as_tensor(state["item_codes"]).cpu())[[0] + [row_of[t] for t in tokens[1:]]]
+        codes = np.asarray(torch.as_tensor(state["item_codes"]).cpu())[np.concatenate([[0], rows])]
         self.model.load_tokenizer_state_dict(state["tokenizer"])
         self.model.set_semantic_ids(codes, state["level_sizes"], state.get("stats"))
         self.tokenizer_file = path
