@@ -36,7 +36,7 @@ setup(
         "recbole_bbq.modules",
         "recbole_bbq.model",
         "recbole_bbq.trainer",
-        "recbole_bbq.benchmark",
+        "recbole_bbq.comparison",
         "recbole_bbq.properties",
         "dataset_prep",
     ],

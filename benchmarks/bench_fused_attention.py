@@ -16,34 +16,23 @@ import torch
 
 from _timing import alternating_samples_per_s
 from recbole_bbq.modules.beam_search import SemanticIDTrie, constrained_beam_search
-from recbole_bbq.modules.generator import MultiHeadAttention, SemanticIDGenerator
+from _synthetic import add_generator_args, build_generator, random_id_table
+from recbole_bbq.modules.generator import MultiHeadAttention
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--items", type=int, default=12101)
-    p.add_argument("--history", type=int, default=20)
-    p.add_argument("--batch", type=int, default=256)
+    add_generator_args(p)
     p.add_argument("--batches", type=int, default=12)
-    p.add_argument("--beam", type=int, default=20)
-    p.add_argument("--eval_batch", type=int, default=256)
-    p.add_argument("--d_model", type=int, default=128)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=6)
-    p.add_argument("--d_head", type=int, default=64)
-    p.add_argument("--d_ff", type=int, default=1024)
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     levels = [256, 256, 256, 8]
-    codes = torch.stack([torch.randint(s, (args.items,)) for s in levels], 1)
-    codes = torch.cat([torch.full((1, len(levels)), -1), codes])
+    codes = random_id_table(levels, args.items)
     trie = SemanticIDTrie(codes)
-    gen = SemanticIDGenerator(levels, args.history, d_model=args.d_model, n_heads=args.heads,
-                              d_head=args.d_head, d_ff=args.d_ff, n_enc_layers=args.layers,
-                              n_dec_layers=args.layers, dropout=0.1)
+    gen = build_generator(args, levels)
     opt = torch.optim.AdamW(gen.parameters(), lr=1e-3)
 
     def make_batch(n):

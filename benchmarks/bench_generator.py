@@ -16,24 +16,15 @@ import time
 
 import torch
 
+from _synthetic import add_generator_args, build_generator, random_id_table
 from recbole_bbq.modules.beam_search import SemanticIDTrie, constrained_beam_search
-from recbole_bbq.modules.generator import SemanticIDGenerator
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--items", type=int, default=12101)
+    add_generator_args(p)
     p.add_argument("--levels", type=int, nargs="+", default=[256, 256, 256, 4])
-    p.add_argument("--history", type=int, default=20)
-    p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--beam", type=int, default=20)
-    p.add_argument("--eval_batch", type=int, default=256)
-    p.add_argument("--d_model", type=int, default=128)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=6)
-    p.add_argument("--d_head", type=int, default=64)
-    p.add_argument("--d_ff", type=int, default=1024)
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", default=None, choices=["bfloat16", "float16"],
                    help="autocast the training step (as enable_amp / amp_dtype do)")
@@ -42,15 +33,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.manual_seed(0)
     device = torch.device(args.device)
-    codes = torch.stack([torch.randint(s, (args.items,)) for s in args.levels], 1)
-    codes[:, -1] = torch.arange(args.items) % args.levels[-1]
-    codes = torch.cat([torch.full((1, len(args.levels)), -1), codes])  # padding row
+    codes = random_id_table(args.levels, args.items, unique_last_level=True)
     trie = SemanticIDTrie(codes).to(device)
-    gen = SemanticIDGenerator(
-        args.levels, args.history, d_model=args.d_model, n_heads=args.heads,
-        d_head=args.d_head, d_ff=args.d_ff, n_enc_layers=args.layers, n_dec_layers=args.layers,
-        dropout=0.1,
-    ).to(device)
+    gen = build_generator(args, args.levels).to(device)
     opt = torch.optim.AdamW(gen.parameters(), lr=1e-3)
 
     def batch(n):

@@ -112,9 +112,3 @@ def read(src, category: str, name: Optional[str] = None) -> SourceData:
 def prepare(src, category: str, name: Optional[str] = None, options: Optional[PrepOptions] = None) -> dict:
     """Read ``src`` and write ``<options.out>/<name or category>/``; return the metadata record."""
     return _prepare(read(src, category, name), options)
-
-
-if __name__ == "__main__":
-    from .cli import main
-
-    raise SystemExit(main(["amazon2014", *__import__("sys").argv[1:]]))

@@ -73,9 +73,3 @@ def read(src=None) -> SourceData:
 def prepare(src=None, options: Optional[PrepOptions] = None) -> dict:
     """Write ``<options.out>/ml-100k/`` from the bundled (or given) ml-100k; return the metadata."""
     return _prepare(read(src), options)
-
-
-if __name__ == "__main__":
-    from .cli import main
-
-    raise SystemExit(main(["ml100k", *__import__("sys").argv[1:]]))

@@ -91,9 +91,3 @@ def read(src, name: str) -> SourceData:
 def prepare(src, name: str, options: Optional[PrepOptions] = None) -> dict:
     """Read ``src`` and write ``<options.out>/<name>/``; return the metadata record."""
     return _prepare(read(src, name), options)
-
-
-if __name__ == "__main__":
-    from .cli import main
-
-    raise SystemExit(main(["mmrec", *__import__("sys").argv[1:]]))

@@ -102,9 +102,3 @@ def read(src, name: Optional[str] = None) -> SourceData:
 def prepare(src, name: Optional[str] = None, options: Optional[PrepOptions] = None) -> dict:
     """Read ``src`` and write ``<options.out>/<name or folder name>/``; return the metadata record."""
     return _prepare(read(src, name), options)
-
-
-if __name__ == "__main__":
-    from .cli import main
-
-    raise SystemExit(main(["p5", *__import__("sys").argv[1:]]))

@@ -1,5 +1,5 @@
 """The command line of ``run_recbole_bbq.py``: one run, a side-by-side comparison
-(``--models`` / ``--preset``, :mod:`recbole_bbq.benchmark.driver`) or recommendations from a
+(``--models`` / ``--preset``, :mod:`recbole_bbq.comparison.driver`) or recommendations from a
 saved model (``--recommend``, :mod:`recbole_bbq.recommend`).
 
 A user error -- an unknown model or key, a bad value, a missing or unusable file -- exits with
@@ -127,9 +127,9 @@ def _main(argv=None) -> dict:
     if "--recommend" in args:
         return recommend_main(args)
     if any(a.startswith(("--models=", "--preset=")) for a in args):
-        from recbole_bbq.benchmark.driver import run as run_benchmark
+        from recbole_bbq.comparison.driver import run as run_comparison
 
-        return run_benchmark(args)
+        return run_comparison(args)
     model, dataset, files, overrides = parse_args(argv)
     if model is None and "model" not in overrides:
         sys.exit("run_recbole_bbq.py: --model=NAME is required")

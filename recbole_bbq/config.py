@@ -15,12 +15,9 @@ import re
 from pathlib import Path
 
 import yaml
+from recbole.config import Config as RecBoleConfig
 
-from recbole_bbq import compat
-
-compat.apply()
-
-from recbole.config import Config as RecBoleConfig  # noqa: E402
+from recbole_bbq import compat  # importing the package has applied compat.apply()
 
 
 class ConfigError(ValueError):

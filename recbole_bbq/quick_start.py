@@ -14,16 +14,12 @@ import resource
 from logging import getLogger
 from time import time
 
-from recbole_bbq import compat
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_logger, init_seed, set_color
 
-compat.apply()
-
-from recbole.data import create_dataset, data_preparation  # noqa: E402
-from recbole.utils import init_logger, init_seed, set_color  # noqa: E402
-
-from recbole_bbq.config import Config  # noqa: E402
-from recbole_bbq.fileio import atomic_write_json, to_plain  # noqa: E402
-from recbole_bbq.utils import get_model, get_trainer  # noqa: E402
+from recbole_bbq.config import Config
+from recbole_bbq.fileio import atomic_write_json, to_plain
+from recbole_bbq.utils import get_model, get_trainer
 
 
 def _reset_peak_memory() -> None:

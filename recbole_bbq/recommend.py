@@ -20,19 +20,15 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import torch
+from recbole.data import create_dataset
+from recbole.data.interaction import Interaction
 
 from recbole_bbq import compat
-
-compat.apply()
-
-from recbole.data import create_dataset  # noqa: E402
-from recbole.data.interaction import Interaction  # noqa: E402
-
-from recbole_bbq.config import Config, ConfigError, known_config_keys  # noqa: E402
-from recbole_bbq.fileio import atomic_write_text  # noqa: E402
-from recbole_bbq.modules.semantic_ids import semantic_id_table  # noqa: E402
-from recbole_bbq.trainer.base import run_identity  # noqa: E402
-from recbole_bbq.utils import get_model  # noqa: E402
+from recbole_bbq.config import Config, ConfigError, known_config_keys
+from recbole_bbq.fileio import atomic_write_text
+from recbole_bbq.modules.semantic_ids import semantic_id_table
+from recbole_bbq.trainer.base import run_identity
+from recbole_bbq.utils import get_model
 
 # keys a checkpoint records that describe the machine or the run, not the model
 _RUNTIME_KEYS = {"data_path", "checkpoint_dir", "results_dir", "device", "use_gpu", "gpu_id",

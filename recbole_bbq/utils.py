@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import importlib
 
-from recbole_bbq import compat
+from recbole.utils import get_model as recbole_get_model
+from recbole.utils import get_trainer as recbole_get_trainer
 
-compat.apply()
-
-from recbole.utils import get_model as recbole_get_model  # noqa: E402
-from recbole.utils import get_trainer as recbole_get_trainer  # noqa: E402
 
 
 def get_model(model_name: str):

@@ -6,7 +6,7 @@ import torch
 
 from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq.config import Config
-from recbole_bbq.modules.letter import (
+from recbole_bbq.modules.letter_tokenizer import (
     LetterTokenizer,
     collaborative_loss,
     diversity_loss,

@@ -1,5 +1,5 @@
 """LETTER-TIGER (Wang et al., "Learnable Item Tokenization for Generative Recommendation",
-CIKM 2024): TIGER with LETTER's tokenizer (:mod:`recbole_bbq.modules.letter`).
+CIKM 2024): TIGER with LETTER's tokenizer (:mod:`recbole_bbq.modules.letter_tokenizer`).
 
 Stage 1 needs a collaborative embedding per item. By default a RecBole SASRec with
 ``letter_cf_dim``-wide embeddings is trained on the TRAINING split (the same batches stage 2
@@ -23,7 +23,7 @@ import torch
 from recbole_bbq import compat
 from recbole_bbq.data.alignment import align_rows
 from recbole_bbq.model.tiger import TIGER
-from recbole_bbq.modules.letter import LetterTokenizer
+from recbole_bbq.modules.letter_tokenizer import LetterTokenizer
 from recbole_bbq.modules.semantic_ids import build_semantic_ids, codebook_utilisation
 from recbole_bbq.trainer.collaborative import fit_in_child_process, fit_sasrec_item_embeddings
 

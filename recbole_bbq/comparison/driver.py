@@ -28,8 +28,8 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-from recbole_bbq.benchmark.presets import METRICS, PRESETS, RunSpec  # noqa: F401 (tests read METRICS here)
-from recbole_bbq.benchmark.report import (
+from recbole_bbq.comparison.presets import METRICS, PRESETS, RunSpec  # noqa: F401 (tests read METRICS here)
+from recbole_bbq.comparison.report import (
     collision_table,
     comparison_table,
     plot_metric_bars,
@@ -39,7 +39,7 @@ from recbole_bbq.benchmark.report import (
     summarise,
     write_csv,
 )
-from recbole_bbq.benchmark.runs import Benchmark
+from recbole_bbq.comparison.runs import Benchmark
 from recbole_bbq.fileio import atomic_write_json, atomic_write_text
 
 
@@ -143,7 +143,7 @@ def run(argv=None) -> Dict:
     kind = preset.get("kind", "compare")
     models = args.models.split(",") if args.models else list(preset["models"])
     out_dir = args.out or os.path.join(
-        "results", f"benchmark-{args.dataset}" + (f"-{args.preset}" if args.preset else ""))
+        "results", f"comparison-{args.dataset}" + (f"-{args.preset}" if args.preset else ""))
     budget = {"epochs": args.budget_epochs, "tokenizer_epochs": args.budget_tokenizer_epochs,
               "minutes": args.budget_minutes}
     command = "python run_recbole_bbq.py " + " ".join(sys.argv[1:] if argv is None else argv)

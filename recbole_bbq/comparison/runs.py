@@ -8,7 +8,7 @@ from logging import getLogger
 from time import time
 from typing import Dict, List
 
-from recbole_bbq.benchmark.presets import RunSpec
+from recbole_bbq.comparison.presets import RunSpec
 from recbole_bbq.fileio import atomic_write_json
 
 # Keys that may differ between an adopted run and this benchmark: they say where a run wrote
@@ -143,7 +143,7 @@ class Benchmark:
                 for spec in specs for seed in self.seeds]
 
     def collisions(self, models: List[str], levels: List[int]) -> List[Dict]:
-        from recbole_bbq.benchmark.tokenizer_only import train_tokenizer_only
+        from recbole_bbq.comparison.tokenizer_only import train_tokenizer_only
 
         def run(spec, overrides):
             return train_tokenizer_only(spec.model, self.dataset, self.config_files or None,
@@ -160,7 +160,7 @@ class Benchmark:
         return records
 
     def speed(self, models: List[str], beams: List[int], n_users: int) -> List[Dict]:
-        from recbole_bbq.benchmark.speed import inference_speed
+        from recbole_bbq.comparison.speed import inference_speed
 
         records = []
         for model in models:

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from recbole_bbq.benchmark.presets import METRIC_LABELS, METRICS
+from recbole_bbq.comparison.presets import METRIC_LABELS, METRICS
 from recbole_bbq.fileio import atomic_write_text
 
 

@@ -9,7 +9,7 @@ from scipy.stats import ttest_rel
 
 from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq import quick_start
-from recbole_bbq.benchmark import driver
+from recbole_bbq.comparison import driver
 from recbole_bbq.cli import main
 
 
