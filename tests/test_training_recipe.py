@@ -223,3 +223,24 @@ def test_amp_dtype_is_checked(workdir):
     config = tiny_config(workdir, workdir / "data", amp_dtype="fp8")
     with pytest.raises(ConfigError, match="amp_dtype must be bfloat16 or float16"):
         run_recbole_bbq("TIGER", "synth", config_dict=config)
+
+
+# ---------------------------------------------------------------------- progress
+def test_eta_from_the_mean_epoch_time():
+    from recbole_bbq.trainer.base import format_eta
+
+    assert format_eta(120.0, 4, 4, 30) == "epoch 4/30, ETA 13m00s"
+    assert format_eta(7200.0, 2, 2, 5) == "epoch 2/5, ETA 3h00m"
+    assert format_eta(50.0, 1, 11, 12) == "epoch 11/12, ETA 0m50s"  # resumed: 1 epoch timed
+    assert format_eta(10.0, 3, 30, 30) == "epoch 30/30"
+
+
+def test_epoch_lines_carry_the_progress_and_eta(workdir, caplog):
+    import logging
+
+    config = tiny_config(workdir, workdir / "data", epochs=2, state="INFO")
+    with caplog.at_level(logging.INFO):
+        run_recbole_bbq("TIGER", "synth", config_dict=config)
+    text = caplog.text
+    assert "(epoch 1/3, ETA" in text            # tokenizer: 3 epochs in tiny_config
+    assert "(epoch 1/2, ETA" in text and "(epoch 2/2)" in text   # generator

@@ -56,6 +56,20 @@ def autocast_dtype(device_type: str, dtype_name):
         torch.set_autocast_dtype(device_type, previous)
 
 
+def format_eta(elapsed_s: float, timed_epochs: int, epoch: int, total: int) -> str:
+    """``epoch 4/30, ETA 12m30s``: ``epoch`` of ``total`` done, the rest estimated from the
+    mean wall time of the ``timed_epochs`` this process ran (epochs before a resume are done
+    but not timed). An upper bound: early stopping may end the stage sooner."""
+    left = max(total - epoch, 0)
+    if timed_epochs <= 0 or not left:
+        return f"epoch {epoch}/{total}"
+    seconds = int(round(elapsed_s / timed_epochs * left))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    eta = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+    return f"epoch {epoch}/{total}, ETA {eta}"
+
+
 class BudgetExhausted(Exception):
     """Raised before an epoch once ``time_budget_minutes`` of this run's wall time is spent."""
 
@@ -100,6 +114,7 @@ class CompatTrainerMixin:
         self._pending_scheduler_state = None
         self._pending_rng_state = None
         self._data_generator = None
+        self._eta_origin = None  # (wall time, epoch) of this process's first epoch
 
     # ------------------------------------------------------------------ recipe
     def _build_optimizer(self, **kwargs):
@@ -145,8 +160,18 @@ class CompatTrainerMixin:
         if epoch_idx > self.start_epoch and self.over_budget():
             raise BudgetExhausted(epoch_idx)
         self._current_epoch = epoch_idx
+        if self._eta_origin is None:
+            self._eta_origin = (time(), epoch_idx)
         with autocast_dtype(self.device.type, self.config["amp_dtype"] if self.enable_amp else None):
             return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
+
+    def _generate_train_loss_output(self, epoch_idx, s_time, e_time, losses):
+        text = super()._generate_train_loss_output(epoch_idx, s_time, e_time, losses)
+        if self._eta_origin is None:
+            return text
+        started, first_epoch = self._eta_origin
+        progress = format_eta(time() - started, epoch_idx + 1 - first_epoch, epoch_idx + 1, self.epochs)
+        return f"{text} ({progress})"
 
     def _valid_epoch(self, valid_data, show_progress=False):
         score, result = super()._valid_epoch(valid_data, show_progress)

@@ -24,7 +24,7 @@ from recbole_bbq import compat
 from recbole_bbq.data.alignment import align_rows
 from recbole_bbq.fileio import atomic_torch_save, atomic_write_text, to_plain
 from recbole_bbq.modules.semantic_ids import semantic_id_table
-from recbole_bbq.trainer.base import CompatTrainerMixin
+from recbole_bbq.trainer.base import CompatTrainerMixin, format_eta
 from recbole_bbq.trainer.checkpoint import weights_only_safe
 
 
@@ -145,6 +145,7 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
         self.logger.info(set_color("stage 1 (tokenizer)", "green") + f": {epochs} epochs")
         model.train()
         model.tokenizer_init(train_data)
+        stage_started = time()
         for epoch in range(epochs):
             if epoch > 0 and self.over_budget():
                 self.logger.info(
@@ -176,7 +177,8 @@ class TwoStageTrainer(CompatTrainerMixin, Trainer):
                 record.update(model.tokenizer_diagnostics())
             self.tokenizer_history.append(record)
             if verbose:
-                self.logger.info(_format_tokenizer_record(record))
+                progress = format_eta(time() - stage_started, epoch + 1, epoch + 1, epochs)
+                self.logger.info(f"{_format_tokenizer_record(record)} ({progress})")
         semantic_ids = model.build_semantic_ids()
         model.set_semantic_ids(semantic_ids.codes, semantic_ids.level_sizes, semantic_ids.stats)
         self._log_semantic_id_stats()
