@@ -95,7 +95,6 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     test_time = time() - start
 
     n_test_users = test_data.sample_size  # one evaluated row per user in full ranking
-    stage_times = dict(getattr(trainer, "stage_times", {}) or {"train": train_time})
     result = {
         "model": config["model"],
         "dataset": config["dataset"],
@@ -106,32 +105,31 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
         "test_result": to_plain(test_result),
         "epochs_trained": len(trainer.train_loss_dict),
         "train_time_s": train_time,
-        "stage_times_s": stage_times,
+        "stage_times_s": record["stage_times"],
         "test_time_s": test_time,
         "test_users": n_test_users,
         "test_users_per_s": (n_test_users / test_time) if n_test_users and test_time else None,
         "train_samples_per_epoch": len(train_data.dataset),
         "checkpoint": trainer.saved_model_file if saved else None,
-        "resumed_from": getattr(trainer, "resumed_from", None),
+        "resumed_from": record["resumed_from"],
         "valid_history": record["valid_history"],
         "best_epoch": record["best_epoch"],
         "end_reason": record["end_reason"],
         "optimizer_steps": record["optimizer_steps"],
         "schedule_horizon_steps": record["schedule_horizon_steps"],
-        "stopped_by_budget": trainer.stopped_by_budget,
-        "tokenizer_stopped_after_epochs": getattr(trainer, "tokenizer_stopped_after_epochs", None),
+        "stopped_by_budget": record["stopped_by_budget"],
+        "tokenizer_stopped_after_epochs": record.get("tokenizer_stopped_after_epochs"),
         **_peak_memory(),
     }
-    epoch_times = getattr(trainer, "generator_epoch_times", None)
+    epoch_times = record.get("generator_epoch_times")
     if epoch_times:
         result["generator_train_samples_per_s"] = len(train_data.dataset) / (
             sum(epoch_times) / len(epoch_times)
         )
-    model_obj = trainer.model
-    if getattr(model_obj, "semantic_id_stats", None):
-        result["semantic_ids"] = model_obj.semantic_id_stats
-        result["tokenizer_checkpoint"] = getattr(trainer, "tokenizer_file", None)
-        result["tokenizer_history"] = list(getattr(trainer, "tokenizer_history", []))
+    if record.get("semantic_id_stats"):  # generative models (TwoStageTrainer.run_record)
+        result["semantic_ids"] = record["semantic_id_stats"]
+        result["tokenizer_checkpoint"] = record["tokenizer_file"]
+        result["tokenizer_history"] = record["tokenizer_history"]
     if saved and config["results_dir"]:
         path = os.path.join(config["results_dir"], f"{trainer.run_name}.json")
         result["results_file"] = path

@@ -31,15 +31,16 @@ def get_trainer(model_type, model_name: str):
     """The trainer class for ``model_name``.
 
     Generative plugin models use the two-stage trainer; every other model gets RecBole's
-    trainer with the checkpoint-loading fix of :mod:`recbole_bbq.compat` mixed in.
+    trainer with :class:`~recbole_bbq.trainer.base.TrainingRunMixin` mixed in (safe checkpoints,
+    exact resume, the recipe, the budget and the run record).
     """
-    from recbole_bbq.trainer import CompatTrainerMixin, TwoStageTrainer
+    from recbole_bbq.trainer import TrainingRunMixin, TwoStageTrainer
 
     plugin_models = importlib.import_module("recbole_bbq.model")
     model_class = getattr(plugin_models, model_name, None)
     if model_class is not None and getattr(model_class, "is_generative", False):
         return TwoStageTrainer
     base = recbole_get_trainer(model_type, model_name)
-    if issubclass(base, CompatTrainerMixin):
+    if issubclass(base, TrainingRunMixin):
         return base
-    return type(f"Compat{base.__name__}", (CompatTrainerMixin, base), {})
+    return type(f"Run{base.__name__}", (TrainingRunMixin, base), {})

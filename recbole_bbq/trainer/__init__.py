@@ -1,4 +1,4 @@
-from recbole_bbq.trainer.base import CompatTrainerMixin
+from recbole_bbq.trainer.base import TrainingRunMixin
 from recbole_bbq.trainer.two_stage import TwoStageTrainer
 
-__all__ = ["CompatTrainerMixin", "TwoStageTrainer"]
+__all__ = ["TrainingRunMixin", "TwoStageTrainer"]

@@ -1,7 +1,7 @@
 """What every trainer of the plugin adds to RecBole's: safe checkpoints, exact resume, the
 training recipe, a wall-time budget and the run record.
 
-:class:`CompatTrainerMixin` is mixed into RecBole's own trainers (SASRec & co. through
+:class:`TrainingRunMixin` is mixed into RecBole's own trainers (SASRec & co. through
 :func:`recbole_bbq.utils.get_trainer`) and into :class:`~recbole_bbq.trainer.TwoStageTrainer`,
 so every model of a side-by-side table is trained, checkpointed and resumed the same way.
 
@@ -87,7 +87,7 @@ def run_identity(config, model) -> dict:
     }
 
 
-class CompatTrainerMixin:
+class TrainingRunMixin:
     """See the module docstring. Mix in before a RecBole ``Trainer`` class."""
 
     def __init__(self, config, model):
@@ -201,6 +201,9 @@ class CompatTrainerMixin:
             "best_epoch": self.best_epoch(),
             "end_reason": self.end_reason,
             "schedule_horizon_steps": self.schedule_horizon,
+            "stage_times": {"train": self.fit_time_s()},
+            "resumed_from": self.resumed_from,
+            "stopped_by_budget": self.stopped_by_budget,
         }
 
     def restore_run_record(self, record) -> None:

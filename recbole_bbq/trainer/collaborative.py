@@ -12,10 +12,10 @@ import os
 import torch
 from recbole.trainer import Trainer
 
-from recbole_bbq.trainer.base import CompatTrainerMixin
+from recbole_bbq.trainer.base import TrainingRunMixin
 
 
-class CollaborativeTrainer(CompatTrainerMixin, Trainer):
+class CollaborativeTrainer(TrainingRunMixin, Trainer):
     """RecBole's trainer with the plugin's checkpoint and recipe handling."""
 
 

@@ -24,11 +24,11 @@ from recbole_bbq import compat
 from recbole_bbq.data.alignment import align_rows
 from recbole_bbq.fileio import atomic_torch_save, atomic_write_text, to_plain
 from recbole_bbq.modules.semantic_ids import semantic_id_table
-from recbole_bbq.trainer.base import CompatTrainerMixin, format_eta
+from recbole_bbq.trainer.base import TrainingRunMixin, format_eta
 from recbole_bbq.trainer.checkpoint import weights_only_safe
 
 
-class TwoStageTrainer(CompatTrainerMixin, Trainer):
+class TwoStageTrainer(TrainingRunMixin, Trainer):
     """Stage 1 (item tokenizer) then stage 2 (generator) for a ``GenerativeRecommender``."""
 
     def __init__(self, config, model):
