@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set-up-free entry points; they need nothing but Python 3.9+ and the package registries.
 
-    python3 tasks.py demo [extra --key=value ...]   # prepare ml-100k, train + test TIGER (reduced)
+    python3 tasks.py demo [extra args ...]   # ml-100k: BBQRec, TIGER, SASRec side by side (reduced)
     python3 tasks.py test [pytest args ...]         # the whole test suite
 
 On first use (and whenever setup.py changes) they create ``.venv/`` and install into it:
@@ -24,6 +24,8 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 TORCH = os.environ.get("RECBOLE_BBQ_TORCH", "torch==2.13.0")
 RECBOLE = "recbole==1.2.1"
+DEMO_PER_MODEL = ["--set", "BBQRec:tokenizer_epochs=1", "--set", "BBQRec:tokenizer_eval_step=1",
+                  "--set", "BBQRec:codebook_dim=64", "--set", "BBQRec:encoder_hidden_dims=[256]"]
 
 
 def _install_fingerprint() -> str:
@@ -43,8 +45,11 @@ def ensure_environment() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     pip = [PYTHON, "-m", "pip", "install", "-q"]
     _run(*pip, TORCH)
-    _run(*pip, "--no-deps", RECBOLE)  # its ray<=2.6.3 pin is unused and uninstallable on 3.12+
     _run(*pip, "-e", ".[text,test]")
+    # last and without dependencies: its ray<=2.6.3 pin is unused and uninstallable on 3.12+,
+    # and a --no-deps install skips pip's conflict check, which would print that pin (and
+    # colorlog==4.7.2) as ERROR lines after every later install although nothing is wrong
+    _run(*pip, "--no-deps", RECBOLE)
     STAMP.write_text(_install_fingerprint())
 
 
@@ -52,8 +57,11 @@ def demo(args) -> int:
     prepared = ROOT / "dataset" / "ml-100k" / "ml-100k.features.json"
     if not prepared.exists():
         _run(PYTHON, "-m", "dataset_prep", "ml100k", "--out", "dataset", "--no-progress")
-    cmd = [PYTHON, "run_recbole_bbq.py", "--model=TIGER", "--dataset=ml-100k",
-           "--config_files=properties/demo.yaml", *args]
+    # BBQRec's stage-1 epochs run over the training sequences (TIGER's over the items), so
+    # its share of the demo's tokenizer budget is set apart; SASRec goes last because
+    # training it first slows the generators' later steps in the same process.
+    cmd = [PYTHON, "run_recbole_bbq.py", "--models=BBQRec,TIGER,SASRec", "--dataset=ml-100k",
+           "--config_files=properties/demo.yaml", *DEMO_PER_MODEL, "--out=results/demo", *args]
     print("+", " ".join(map(str, cmd)), flush=True)
     return subprocess.run([str(c) for c in cmd], cwd=ROOT).returncode
 

@@ -26,8 +26,12 @@ def bench(*extra, out="bench"):
     return main(["--dataset=synth", "--config_files=tiny.yaml", f"--out={out}", *extra])
 
 
-def test_two_models_write_table_csv_json_and_plots_then_rerun_from_cache(workdir, monkeypatch):
+def test_two_models_write_table_csv_json_and_plots_then_rerun_from_cache(workdir, monkeypatch, capsys):
     report = bench("--models=SASRec,TIGER")
+    printed = capsys.readouterr().out
+    assert "| Metric | SASRec | TIGER |" in printed
+    assert "Written: bench/table.md, results.csv, results.json, metrics.png" in printed
+    assert f"checkpoints in {workdir / 'saved'}" in printed
     assert len(report["trained"]) == 2 and not report["cached"]
     table = (workdir / "bench" / "table.md").read_text()
     assert "| Metric | SASRec | TIGER | Improv. | p-value |" in table

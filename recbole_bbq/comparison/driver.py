@@ -183,4 +183,9 @@ def run(argv=None) -> Dict:
     atomic_write_text(os.path.join(out_dir, "table.md"), "\n".join(sections) + "\n")
     atomic_write_json(os.path.join(out_dir, "results.json"), report)
     print("\n".join(sections))
+    results = [run.get("result") or {} for run in report.get("runs", [])]
+    checkpoints = sorted({os.path.dirname(r["checkpoint"]) for r in results if r.get("checkpoint")})
+    print(f"\nWritten: {os.path.join(out_dir, 'table.md')}, results.csv, results.json"
+          + (", " + ", ".join(plots) if plots else "") + f" in {out_dir}"
+          + (f"; checkpoints in {', '.join(checkpoints)}" if checkpoints else ""))
     return report
