@@ -1,0 +1,65 @@
+"""The package's layers: no module imports one that sits above it (issue 14's rule), lazy
+imports inside functions included. A new upward arrow fails here with the file and line."""
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "recbole_bbq"
+
+# bottom to top; a module may import its own layer and the ones below
+LAYERS = [
+    {"compat", "fileio"},            # helpers with no plugin imports
+    {"modules"},                     # plain-PyTorch building blocks
+    {"data"},                        # feature files, alignment
+    {"trainer"},                     # RecBole trainers + the recipe
+    {"model"},                       # RecBole models
+    {"config", "utils"},             # configuration and model/trainer lookup
+    {"quick_start", "recommend"},    # library entry points
+    {"comparison"},                  # the side-by-side driver
+    {"cli"},                         # the command line
+]
+LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
+
+
+def _unit(module: str) -> str:
+    """``recbole_bbq.model.tiger`` -> ``model``; ``recbole_bbq`` itself -> ''."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _imports(path: Path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("recbole_bbq"):
+            if node.module == "recbole_bbq":  # from recbole_bbq import compat
+                for alias in node.names:
+                    yield node.lineno, alias.name
+            else:
+                yield node.lineno, _unit(node.module)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("recbole_bbq."):
+                    yield node.lineno, _unit(alias.name)
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module"
+              and node.args and isinstance(node.args[0], ast.Constant)
+              and str(node.args[0].value).startswith("recbole_bbq.")):
+            yield node.lineno, _unit(node.args[0].value)
+
+
+def test_every_unit_has_a_layer():
+    units = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+             if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))
+             and p.name != "__init__.py" and p.name != "properties"}
+    assert units <= set(LAYER_OF), f"give these a layer in this test: {units - set(LAYER_OF)}"
+
+
+def test_no_module_imports_one_above_it():
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        unit = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        if unit == "__init__":
+            continue
+        for line, target in _imports(path):
+            if target in LAYER_OF and LAYER_OF[target] > LAYER_OF[unit]:
+                upward.append(f"{rel}:{line} ({unit}) imports {target}")
+    assert not upward, "imports that run upward:\n" + "\n".join(upward)
