@@ -134,6 +134,15 @@ def _main(argv=None) -> dict:
     if model is None and "model" not in overrides:
         sys.exit("run_recbole_bbq.py: --model=NAME is required")
     result = run_recbole_bbq(model, dataset, files or None, overrides)
-    print(f"best valid: {result['best_valid_result']}")
-    print(f"test:       {result['test_result']}")
+    print(summary_line(result))
     return result
+
+
+def summary_line(result: dict) -> str:
+    """One line a user can paste: the test metrics, why training ended and where the
+    results file is."""
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in result["test_result"].items())
+    ended = (f"ended by {result.get('end_reason') or 'the epoch cap'} after "
+             f"{result['epochs_trained']} epochs, best epoch {result.get('best_epoch')}")
+    where = f"; results: {result['results_file']}" if result.get("results_file") else ""
+    return f"{result['model']} on {result['dataset']}: test {metrics} ({ended}){where}"

@@ -52,11 +52,15 @@ def test_cli_trains_tiger_both_stages(workdir):
     assert result["generator_train_samples_per_s"] > 0 and result["test_users_per_s"] > 0
 
 
-def test_cli_runs_recbole_builtin_sasrec(workdir):
+def test_cli_runs_recbole_builtin_sasrec(workdir, capsys):
     config = tiny_config(workdir, workdir / "data")
     result = main(["--model=SASRec", "--dataset=synth", *as_argv(config)])
     check_metrics(result)
     assert os.path.isfile(result["checkpoint"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("SASRec on synth: test recall@5 ")
+    assert f"after 2 epochs, best epoch {result['best_epoch']}" in last
+    assert last.endswith(f"results: {result['results_file']}")
 
 
 def test_best_checkpoint_reproduces_the_test_metrics(workdir):
