@@ -52,10 +52,12 @@ setup(
         "plots": ["matplotlib>=3.5"],
         "tensorboard": ["tensorboard>=2.5"],
         "test": ["pytest>=7", "matplotlib>=3.5"],  # the benchmark tests draw plots
+        # benchmark-only: benchmarks/bench_vs_cornac.py trains cornac's TIGER beside ours
+        "cornac": ["cornac==3.0.1"],
     },
     entry_points={
         "console_scripts": [
-            "recbole-bbq=recbole_bbq.quick_start:main",
+            "recbole-bbq=recbole_bbq.cli:main",
             "recbole-bbq-prepare=dataset_prep.cli:main",
         ]
     },

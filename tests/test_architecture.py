@@ -3,7 +3,8 @@ imports inside functions included. A new upward arrow fails here with the file a
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "recbole_bbq"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "recbole_bbq"
 
 # bottom to top; a module may import its own layer and the ones below
 LAYERS = [
@@ -63,3 +64,16 @@ def test_no_module_imports_one_above_it():
             if target in LAYER_OF and LAYER_OF[target] > LAYER_OF[unit]:
                 upward.append(f"{rel}:{line} ({unit}) imports {target}")
     assert not upward, "imports that run upward:\n" + "\n".join(upward)
+
+
+def test_console_scripts_resolve():
+    """Every ``console_scripts`` entry of setup.py names a callable that exists."""
+    import importlib
+    import re
+
+    setup_text = (ROOT / "setup.py").read_text(encoding="utf-8")
+    entries = re.findall(r'"([\w-]+)=([\w.]+):(\w+)"', setup_text)
+    assert entries, "setup.py lists no console_scripts"
+    for script, module, attr in entries:
+        target = getattr(importlib.import_module(module), attr, None)
+        assert callable(target), f"console script {script}: {module}:{attr} does not exist"
