@@ -77,6 +77,42 @@ def test_finished_runs_are_adopted_only_when_their_config_matches(workdir, monke
     assert report["runs"][0]["result"]["test_result"] == single["test_result"]
 
 
+def test_a_model_config_file_applies_to_its_model_only_and_is_checked_on_adoption(workdir, monkeypatch):
+    (workdir / "sasrec.yaml").write_text("learning_rate: 0.005\n")
+    single = quick_start.run_recbole_bbq("SASRec", "synth", config_file_list=["tiny.yaml", "sasrec.yaml"],
+                                         config_dict={"seed": 3})
+    with pytest.raises(ValueError, match=r"learning_rate: ran 0.005, expected 0.001"):
+        bench("--models=SASRec", "--seeds=3", f"--adopt={single['results_file']}")
+    monkeypatch.setattr(quick_start, "run_recbole_bbq", None)  # nothing may train
+    report = bench("--models=SASRec", "--seeds=3", "--model_config", "SASRec:sasrec.yaml",
+                   f"--adopt={single['results_file']}")
+    assert report["adopted"] == [single["results_file"]] and not report["trained"]
+    assert report["model_config_files"] == {"SASRec": ["sasrec.yaml"]}
+    assert "per model: {'SASRec': ['sasrec.yaml']}" in (workdir / "bench" / "table.md").read_text()
+
+
+def test_an_adopted_run_older_than_a_config_key_is_taken_and_the_key_listed(workdir, monkeypatch):
+    single = quick_start.run_recbole_bbq("SASRec", "synth", config_file_list=["tiny.yaml"],
+                                         config_dict={"seed": 3})
+    path = single["results_file"]
+    with open(path) as fh:
+        result = json.load(fh)
+    del result["config"]["amp_dtype"]  # as a run made before amp_dtype existed
+    with open(path, "w") as fh:
+        json.dump(result, fh)
+    monkeypatch.setattr(quick_start, "run_recbole_bbq", None)
+    report = bench("--models=SASRec", "--seeds=3", f"--adopt={path}")
+    assert report["adopted"] == [path] and report["keys_added_since"] == {path: ["amp_dtype"]}
+    assert f"`{path}`: amp_dtype" in (workdir / "bench" / "table.md").read_text()
+
+
+def test_model_config_names_a_missing_file(workdir, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench("--models=SASRec", "--model_config", "SASRec:nope.yaml")
+    assert exc.value.code == 2
+    assert "config file nope.yaml does not exist" in capsys.readouterr().err
+
+
 def test_seeds_give_mean_std_and_a_paired_t_test_against_the_best_baseline():
     def record(label, seed, value):
         return {"label": label, "seed": seed,

@@ -3,8 +3,8 @@
     python run_recbole_bbq.py --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty \
         [--config_files=a.yaml] [--seeds=2020,2021,2022] [--preset=table3] \
         [--budget_epochs=N] [--budget_tokenizer_epochs=N] [--budget_minutes=M] \
-        [--set MODEL:key=value ...] [--key=value ...] [--out=DIR] [--target=BBQRec] \
-        [--adopt=results/A.json,results/B.json]
+        [--set MODEL:key=value ...] [--model_config MODEL:file.yaml ...] [--key=value ...] \
+        [--out=DIR] [--target=BBQRec] [--adopt=results/A.json,results/B.json]
 
 Every (run, seed) is trained and evaluated by :func:`~recbole_bbq.quick_start.run_recbole_bbq`
 under the same protocol, and its result is cached in ``DIR/runs/`` under a key made of the
@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated results JSONs of finished runs to reuse")
     parser.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
                         help="override for one model (MODEL:key=value) or all (key=value)")
+    parser.add_argument("--model_config", action="append", default=[],
+                        metavar="MODEL:FILE[,FILE]",
+                        help="YAML files for one model only, read after --config_files")
     return parser
 
 
@@ -87,9 +90,16 @@ def parse_args(argv=None):
     if not args.models and not args.preset:
         parser.error("give --models=A,B,... or --preset=NAME")
     files = [f for f in (args.config_files or "").split(",") if f]
-    for file in files:
+    model_files = {}
+    for item in args.model_config:
+        model, sep, names = item.partition(":")
+        if not sep or not model or not names:
+            parser.error(f"--model_config {item!r}: use MODEL:file.yaml[,file.yaml]")
+        model_files.setdefault(model, []).extend(f for f in names.split(",") if f)
+    for file in files + [f for fs in model_files.values() for f in fs]:
         if not os.path.isfile(file):
             parser.error(f"config file {file} does not exist")
+    args.model_files = model_files
     return args, files, common, per_model
 
 
@@ -148,7 +158,7 @@ def run(argv=None) -> Dict:
               "minutes": args.budget_minutes}
     command = "python run_recbole_bbq.py " + " ".join(sys.argv[1:] if argv is None else argv)
     bench = Benchmark(args.dataset, out_dir, files, common, per_model, _ints(args.seeds),
-                      budget, command)
+                      budget, command, model_config_files=args.model_files)
     if not bench.seeds:
         bench.seeds = [int(bench._config_value(models[0], "seed"))]
     if args.adopt:
@@ -159,11 +169,14 @@ def run(argv=None) -> Dict:
     target = args.target or ("BBQRec" if "BBQRec" in models else models[-1])
     report = {"command": command, "dataset": args.dataset, "preset": args.preset, "kind": kind,
               "models": models, "seeds": bench.seeds, "budget": bench.budget,
-              "config_files": files, "overrides": common, "per_model_overrides": per_model}
+              "config_files": files, "model_config_files": args.model_files,
+              "overrides": common, "per_model_overrides": per_model}
     sections = [f"# {title}: {args.dataset}", "", f"Command: `{command}`", "",
                 f"Seeds: {bench.seeds}. Budget: "
                 + (", ".join(f"{k}={v}" for k, v in bench.budget.items()) or "none (configured epochs)")
-                + f". Config files: {files or 'none'}. Overrides: {common or 'none'}"
+                + f". Config files: {files or 'none'}"
+                + (f"; per model: {args.model_files}" if args.model_files else "")
+                + f". Overrides: {common or 'none'}"
                 + (f"; per model: {per_model}" if per_model else "") + ".", ""]
     sections_kind, updates, plots = REPORTS[kind](bench, args, preset, models, target, out_dir, title)
     sections += sections_kind
@@ -179,7 +192,13 @@ def run(argv=None) -> Dict:
     if report_adopted:
         sections += ["", "Adopted finished runs (config checked key by key): "
                      + ", ".join(f"`{p}`" for p in report_adopted) + "."]
-    report.update(plots=plots, trained=bench.trained, cached=bench.cached, adopted=report_adopted)
+        if bench.keys_added_since:
+            sections += ["", "Config keys added to the code after an adopted run was made "
+                         "(it ran without them): "
+                         + "; ".join(f"`{p}`: {', '.join(keys)}"
+                                     for p, keys in bench.keys_added_since.items()) + "."]
+    report.update(plots=plots, trained=bench.trained, cached=bench.cached, adopted=report_adopted,
+                  keys_added_since=bench.keys_added_since)
     atomic_write_text(os.path.join(out_dir, "table.md"), "\n".join(sections) + "\n")
     atomic_write_json(os.path.join(out_dir, "results.json"), report)
     print("\n".join(sections))

@@ -24,10 +24,13 @@ class Benchmark:
     """Runs (cached) and write-ups for one dataset; see the module docstring."""
 
     def __init__(self, dataset: str, out_dir: str, config_files=None, common=None,
-                 per_model=None, seeds=None, budget=None, command: str = ""):
+                 per_model=None, seeds=None, budget=None, command: str = "",
+                 model_config_files=None):
         self.dataset = dataset
         self.out_dir = out_dir
         self.config_files = list(config_files or [])
+        # extra YAML files for one model (e.g. SASRec's own recipe), read after the common ones
+        self.model_config_files = {m: list(f) for m, f in (model_config_files or {}).items()}
         self.common = dict(common or {})
         self.per_model = dict(per_model or {})
         self.budget = {k: v for k, v in (budget or {}).items() if v is not None}
@@ -35,12 +38,20 @@ class Benchmark:
         self.seeds = list(seeds or [])
         self.logger = getLogger()
         self.trained, self.cached = [], []
+        self.keys_added_since = {}  # adopted results file -> config keys newer than its run
 
     # ------------------------------------------------------------------ configuration
-    def _config(self, model: str, overrides: Dict):
+    def files_for(self, model: str, label: str = None) -> List[str]:
+        """The common config files, then the ones given for this model (or run label)."""
+        extra = self.model_config_files.get(model, [])
+        if label is not None and label != model:
+            extra = extra + self.model_config_files.get(label, [])
+        return self.config_files + extra
+
+    def _config(self, model: str, overrides: Dict, label: str = None):
         from recbole_bbq.config import Config
 
-        return Config(model, self.dataset, config_file_list=self.config_files or None,
+        return Config(model, self.dataset, config_file_list=self.files_for(model, label) or None,
                       config_dict=overrides)
 
     def _config_value(self, model, key):
@@ -52,7 +63,7 @@ class Benchmark:
         caps = {"epochs": self.budget.get("epochs"),
                 "tokenizer_epochs": self.budget.get("tokenizer_epochs")}
         if any(v is not None for v in caps.values()):
-            resolved = self._config(spec.model, overrides)
+            resolved = self._config(spec.model, overrides, spec.label)
             for key, cap in caps.items():
                 if cap is not None and resolved[key] is not None:
                     overrides[key] = min(int(resolved[key]), int(cap))
@@ -62,7 +73,7 @@ class Benchmark:
 
     def run_key(self, kind: str, spec: RunSpec, seed: int, overrides: Dict) -> str:
         files = []
-        for path in self.config_files:
+        for path in self.files_for(spec.model, spec.label):
             with open(path, encoding="utf-8") as fh:
                 files.append(fh.read())
         payload = json.dumps({"kind": kind, "model": spec.model, "dataset": self.dataset,
@@ -113,10 +124,14 @@ class Benchmark:
                 )
             spec = RunSpec(model, model)
             overrides = self.overrides_for(spec, seed)
-            expected = _plain(self._config(model, overrides).final_config_dict)
+            expected = _plain(self._config(model, overrides, model).final_config_dict)
             stored = result["config"]
+            # keys that did not exist when the run ran came with later code; they are listed
+            # in the record (and the table) rather than refused
+            newer = sorted(k for k in set(expected) - set(stored) if k not in ADOPT_IGNORED_KEYS)
             differ = sorted(k for k in set(expected) | set(stored)
-                            if k not in ADOPT_IGNORED_KEYS and expected.get(k) != stored.get(k))
+                            if k not in ADOPT_IGNORED_KEYS and k not in newer
+                            and expected.get(k) != stored.get(k))
             if differ:
                 detail = ", ".join(f"{k}: ran {stored.get(k)!r}, expected {expected.get(k)!r}"
                                    for k in differ[:8])
@@ -124,11 +139,13 @@ class Benchmark:
                                  f"{model} run in {len(differ)} keys ({detail})")
             key = self.run_key("run", spec, seed, overrides)
             record = {"label": model, "model": model, "seed": seed, "key": key,
-                      "overrides": overrides, "adopted_from": path,
+                      "overrides": overrides, "adopted_from": path, "keys_added_since": newer,
                       "wall_time_s": result.get("train_time_s", 0) + result.get("test_time_s", 0),
                       "result": result}
             atomic_write_json(self._cache_path("run", spec, seed, key), record)
             adopted.append(path)
+            if newer:
+                self.keys_added_since[path] = newer
         return adopted
 
     # ------------------------------------------------------------------ run kinds
@@ -136,7 +153,8 @@ class Benchmark:
         from recbole_bbq.quick_start import run_recbole_bbq
 
         overrides = {"results_dir": os.path.join(self.out_dir, "runs", "raw"), **overrides}
-        return run_recbole_bbq(spec.model, self.dataset, self.config_files or None, overrides)
+        return run_recbole_bbq(spec.model, self.dataset,
+                               self.files_for(spec.model, spec.label) or None, overrides)
 
     def compare(self, specs: List[RunSpec]) -> List[Dict]:
         return [self._cached_or_run("run", spec, seed, self._train_and_test)
@@ -146,8 +164,8 @@ class Benchmark:
         from recbole_bbq.comparison.tokenizer_only import train_tokenizer_only
 
         def run(spec, overrides):
-            return train_tokenizer_only(spec.model, self.dataset, self.config_files or None,
-                                        overrides, save=True)
+            return train_tokenizer_only(spec.model, self.dataset,
+                                        self.files_for(spec.model) or None, overrides, save=True)
 
         records = []
         for model in models:
@@ -172,8 +190,9 @@ class Benchmark:
                 def run(spec_, overrides, checkpoint=checkpoint):
                     # the speed_* keys only tell cached speed runs apart; no model reads them
                     config = {k: v for k, v in overrides.items() if not k.startswith("speed_")}
-                    return inference_speed(spec_.model, self.dataset, self.config_files or None,
-                                           config, checkpoint, beams, n_users)
+                    return inference_speed(spec_.model, self.dataset,
+                                           self.files_for(spec_.model) or None, config,
+                                           checkpoint, beams, n_users)
 
                 records.append(self._cached_or_run("speed", RunSpec(f"{model}[speed]", model,
                                                                      {"speed_beams": beams,

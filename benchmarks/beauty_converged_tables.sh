@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Rebuild the converged-budget tables on Beauty (docs/RESULTS.md, "Converged-budget runs")
+# from the committed run records in docs/results/beauty-converged/records/, without training:
+# each record is adopted after its config is checked key by key against the command below.
+# A model whose record is missing would be trained, so run this only where the records exist.
+#   bash benchmarks/beauty_converged_tables.sh table2|table4   (with the project's venv active)
+set -eu
+C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
+S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
+R=docs/results/beauty-converged/records
+OUT=docs/results/beauty-converged
+TOK=saved/BBQRec-Beauty-Nov-23-2026_07-33-40-de03af-tokenizer.pth  # BBQRec's stage 1, shared
+records() { local IFS=,; echo "$*"; }
+
+case "${1:-}" in
+table2)
+  python3 run_recbole_bbq.py --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020 \
+    --model_config GRU4Rec:$S --model_config SASRec:$S \
+    --model_config TIGER:$C --model_config LETTER:$C --model_config BBQRec:$C \
+    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set SASRec:time_budget_minutes=75 \
+    --set TIGER:tokenizer_epochs=150 --set TIGER:tokenizer_eval_step=50 \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    --set BBQRec:tokenizer_checkpoint=$TOK --out=$OUT/table2 \
+    --adopt=$(records $R/GRU4Rec-Beauty-Nov-23-2026_13-10-49-8777d3.json \
+      $R/SASRec-Beauty-Nov-23-2026_10-47-08-a22d74.json $R/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed.json \
+      $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
+  ;;
+*)
+  echo "usage: bash $0 table2|table4" >&2; exit 2 ;;
+esac
