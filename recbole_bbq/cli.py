@@ -35,8 +35,10 @@ use a trained model:
 
 side by side (any of these switches to the comparison driver):
   --models=A,B,C | --preset=table2|table3|table4|table5|table6|figure3|figure4
-  --seeds=1,2,3 --set MODEL:key=value --adopt=results/x.json --out=DIR
-  --budget_epochs=N --budget_tokenizer_epochs=N --budget_minutes=M --levels=2,3,4 --beams=50,100
+  --seeds=1,2,3 --set MODEL:key=value --model_config MODEL:file.yaml --out=DIR
+  --adopt=results/x.json,results/y.json
+  --budget_epochs=N --budget_tokenizer_epochs=N --budget_minutes=M --target=BBQRec
+  --levels=2,3,4 (table5) --beams=50,100 --speed_users=200 (table6)
   (python run_recbole_bbq.py --models=SASRec --dataset=x --help lists them all)
 
 environment: RECBOLE_BBQ_DEBUG=1 shows tracebacks of user errors (normally one line, exit 2)

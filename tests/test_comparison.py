@@ -178,3 +178,12 @@ def test_sweep_preset_varies_one_key_at_a_time(workdir, monkeypatch):
 def test_missing_models_and_preset_is_a_clear_error(workdir):
     with pytest.raises(SystemExit):
         driver.run(["--dataset=synth"])
+
+
+def test_the_top_level_help_names_every_side_by_side_option(capsys):
+    from recbole_bbq.cli import build_parser
+
+    text = build_parser().format_help()
+    options = [o for action in driver.build_parser()._actions for o in action.option_strings
+               if o.startswith("--") and o != "--help"]
+    assert options and [o for o in options if o not in text] == []
