@@ -13,7 +13,7 @@ import json
 import yaml
 
 import recbole_bbq  # noqa: F401
-from recbole_bbq.comparison.tokenizer_only import train_tokenizer_only
+from recbole_bbq.quick_start import train_tokenizer_only
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--model", default="TIGER")

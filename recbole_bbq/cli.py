@@ -26,6 +26,7 @@ any configuration key as --key=value (values parsed as YAML), for example:
   --resume_checkpoint=saved/<run>-latest.pth         resume stage 2 exactly where it stopped
   --shuffle_semantic_ids=True                        the shuffled-ID control run
   --time_budget_minutes=75                           wall-time cap (both stages)
+  --nproc=2                                          data-parallel processes (DDP; gloo on CPU)
   --extra_config_keys=[my_key]                       keys for your own code
 every key and its default: properties/overall.yaml, properties/model/*.yaml
 

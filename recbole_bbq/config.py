@@ -34,7 +34,8 @@ def known_config_keys() -> frozenset:
     generator keys that SASRec ignores) and the keys their code reads."""
     import recbole
 
-    keys = {"model", "dataset", "extra_config_keys"}
+    # + what the data-parallel launcher gives each process (RecBole's distributed mode)
+    keys = {"model", "dataset", "extra_config_keys", "local_rank", "world_size", "offset"}
     roots = (Path(recbole.__file__).parent, Path(__file__).parent, properties_dir())
     for root in roots:
         for file in root.rglob("*.yaml"):
@@ -205,6 +206,31 @@ class Config(RecBoleConfig):
                 isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
             ):
                 raise ConfigError(f"{key} must be a list of modality names, got {value!r}")
+
+    def _init_device(self):
+        """RecBole's device set-up; its distributed mode (``local_rank`` set by the launcher,
+        :func:`recbole_bbq.quick_start.run_recbole_bbq` with ``nproc > 1``) is NCCL-only, so
+        CPU processes join a gloo group here instead."""
+        import torch
+
+        c = self.final_config_dict
+        gpu_id = ",".join(map(str, c["gpu_id"])) if isinstance(c["gpu_id"], tuple) else str(c["gpu_id"])
+        on_cpu = not (gpu_id and torch.cuda.is_available())  # RecBole's own device rule
+        if "local_rank" not in c or not on_cpu:
+            return super()._init_device()
+        import torch.distributed as dist
+
+        c["gpu_id"] = gpu_id
+        if not dist.is_initialized():
+            dist.init_process_group(
+                backend="gloo", rank=c["local_rank"] + c["offset"], world_size=c["world_size"],
+                init_method=f"tcp://{c['ip']}:{c['port']}")
+        c["device"] = torch.device("cpu")
+        c["single_spec"] = False
+        if c["local_rank"] != 0:  # as RecBole: only rank 0 logs and shows progress
+            c["state"] = "error"
+            c["show_progress"] = False
+            c["verbose"] = False
 
     def compatibility_settings(self):
         # RecBole's version reads np.float_ & co., which numpy 2 removed

@@ -62,10 +62,14 @@ def _peak_memory() -> dict:
 
 def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict=None,
                     saved=True) -> dict:
-    """Train and evaluate one model; returns a dict of metrics, timings and paths."""
+    """Train and evaluate one model; returns a dict of metrics, timings and paths.
+
+    With ``nproc > 1`` the run is data-parallel (:func:`run_distributed`)."""
     _reset_peak_memory()
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
                     config_dict=config_dict)
+    if int(config["nproc"] or 1) > 1 and config["single_spec"]:
+        return run_distributed(config, model, dataset, config_file_list, config_dict, saved)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
@@ -130,7 +134,7 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
         result["semantic_ids"] = record["semantic_id_stats"]
         result["tokenizer_checkpoint"] = record["tokenizer_file"]
         result["tokenizer_history"] = record["tokenizer_history"]
-    if saved and config["results_dir"]:
+    if saved and config["results_dir"] and trainer.is_main_process:
         path = os.path.join(config["results_dir"], f"{trainer.run_name}.json")
         result["results_file"] = path
         result["config"] = {k: to_plain(v) for k, v in config.final_config_dict.items()}
@@ -139,3 +143,93 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     logger.info(set_color("best valid ", "yellow") + f": {result['best_valid_result']}")
     logger.info(set_color("test result", "yellow") + f": {result['test_result']}")
     return result
+
+
+# ---------------------------------------------------------------------------- data parallel
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def _distributed_worker(rank, nproc, model, dataset, config_file_list, config_dict, saved, queue):
+    config_dict = {**config_dict, "local_rank": rank, "world_size": nproc, "offset": 0}
+    try:
+        result = run_recbole_bbq(model, dataset, config_file_list, config_dict, saved)
+        if rank == 0:
+            queue.put(result)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def run_distributed(config, model, dataset, config_file_list, config_dict, saved) -> dict:
+    """RecBole's distributed mode: ``nproc`` processes on this machine (NCCL on GPUs, gloo on
+    the CPU), each training on its share of every batch (``train_batch_size`` is the global
+    batch) with the gradients averaged by DDP, and evaluating its share of the users.
+
+    A generative model's stage 1 runs once, here, before the processes start (it sees the
+    whole training data), and every process loads that tokenizer: the semantic IDs are the
+    same everywhere and only stage 2 is data-parallel. Returns rank 0's result, with the
+    stage-1 time of this process in ``stage_times_s``.
+    """
+    import torch.multiprocessing as mp
+
+    nproc = int(config["nproc"])
+    config_dict = dict(config_dict or {})
+    tokenizer = None
+    model_class = get_model(config["model"])
+    if (getattr(model_class, "is_generative", False) and not config["tokenizer_checkpoint"]
+            and not config["resume_checkpoint"]):
+        tokenizer = train_tokenizer_only(config["model"], config["dataset"], config_file_list,
+                                         {**config_dict, "nproc": 1}, save=True)
+        config_dict["tokenizer_checkpoint"] = tokenizer["tokenizer_checkpoint"]
+    config_dict.setdefault("ip", config["ip"])
+    config_dict["port"] = config["port"] or _free_port()
+    queue = mp.get_context("spawn").SimpleQueue()
+    mp.spawn(_distributed_worker, nprocs=nproc, join=True,
+             args=(nproc, model, dataset, config_file_list, config_dict, saved, queue))
+    result = queue.get()
+    if tokenizer is not None:
+        result["stage_times_s"]["tokenizer"] = tokenizer["tokenizer_time_s"]
+        result["tokenizer_history"] = tokenizer["tokenizer_history"]
+    result["nproc"] = nproc
+    return result
+
+
+def train_tokenizer_only(model_name: str, dataset: str, config_files=None,
+                         config_dict=None, save: bool = True) -> dict:
+    """Train ``model_name``'s stage 1 alone and return its semantic-ID statistics (the
+    paper's Table 5 needs only the tokenizer; data-parallel runs train it once).
+
+    Returns ``{model, dataset, n_levels, stats, tokenizer_time_s, tokenizer_history,
+    tokenizer_checkpoint}`` where ``stats`` holds utilisation per level and the collisions
+    before the extra level (``collisions_before_extra_level``), as logged by the trainer.
+    """
+    config = Config(model_name, dataset, config_file_list=config_files, config_dict=config_dict)
+    model_class = get_model(config["model"])
+    if not getattr(model_class, "is_generative", False):
+        raise ValueError(f"{model_name} has no item tokenizer (not a generative model)")
+    init_seed(config["seed"], config["reproducibility"])
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    init_seed(config["seed"], config["reproducibility"])
+    model = model_class(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    start = time()
+    trainer.fit_tokenizer(train_data, verbose=True, show_progress=False)
+    elapsed = time() - start
+    if save:
+        trainer.save_tokenizer()
+    return {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "n_levels": int(config["n_levels"]),
+        "stats": model.semantic_id_stats,
+        "tokenizer_time_s": elapsed,
+        "tokenizer_history": list(trainer.tokenizer_history),
+        "tokenizer_checkpoint": trainer.tokenizer_file if save else None,
+    }

@@ -1,5 +1,3 @@
 """Side-by-side comparisons (the paper's tables): the multi-model driver, its presets, run cache
-and reports, and tokenizer-only sweeps. Speed probes live in the top-level `benchmarks/`."""
-from recbole_bbq.comparison.tokenizer_only import train_tokenizer_only
-
-__all__ = ["train_tokenizer_only"]
+and reports. Stage-1-only runs are :func:`recbole_bbq.quick_start.train_tokenizer_only`;
+speed probes live in the top-level `benchmarks/`."""

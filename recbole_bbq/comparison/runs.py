@@ -161,7 +161,7 @@ class Benchmark:
                 for spec in specs for seed in self.seeds]
 
     def collisions(self, models: List[str], levels: List[int]) -> List[Dict]:
-        from recbole_bbq.comparison.tokenizer_only import train_tokenizer_only
+        from recbole_bbq.quick_start import train_tokenizer_only
 
         def run(spec, overrides):
             return train_tokenizer_only(spec.model, self.dataset,

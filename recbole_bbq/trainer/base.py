@@ -15,6 +15,10 @@ so every model of a side-by-side table is trained, checkpointed and resumed the 
   states (Python, numpy, torch, CUDA, the training loader's shuffling) and the run record.
 * **Recipe** (:mod:`recbole_bbq.trainer.schedule`): warm-up then decay, stepped per optimizer
   step, and weight decay on weight matrices only.
+* **Data parallel** (RecBole's distributed mode, ``nproc > 1``): the model is wrapped in
+  ``DistributedDataParallel`` when training starts (for a generative model: after stage 1,
+  so the generator exists), on the CPU too; every rank shares rank 0's run name, only rank
+  0 writes files, and the ranks agree on the time budget.
 """
 from __future__ import annotations
 
@@ -91,12 +95,21 @@ class TrainingRunMixin:
     """See the module docstring. Mix in before a RecBole ``Trainer`` class."""
 
     def __init__(self, config, model):
-        super().__init__(config, model)
-        self.run_name = (
+        self.distributed = not config["single_spec"]
+        # RecBole wraps the model in DDP in its constructor, before a generator exists and
+        # with device_ids a CPU module refuses; _wrap_distributed() does it when fit() starts
+        config["single_spec"] = True
+        try:
+            super().__init__(config, model)
+        finally:
+            config["single_spec"] = not self.distributed
+        self.distributed_model = None
+        self.is_main_process = not self.distributed or config["local_rank"] == 0
+        self.run_name = self._shared(
             f"{config['model']}-{config['dataset']}-{get_local_time()}-{secrets.token_hex(3)}"
         )
         self.saved_model_file = os.path.join(self.checkpoint_dir, f"{self.run_name}.pth")
-        removed = remove_stale_temporaries(self.checkpoint_dir)
+        removed = remove_stale_temporaries(self.checkpoint_dir) if self.is_main_process else 0
         if removed:
             self.logger.info(f"removed {removed} stale temporary file(s) of killed runs from "
                              f"{self.checkpoint_dir}")
@@ -115,6 +128,30 @@ class TrainingRunMixin:
         self._pending_rng_state = None
         self._data_generator = None
         self._eta_origin = None  # (wall time, epoch) of this process's first epoch
+
+    # ------------------------------------------------------------------ data parallel
+    def _shared(self, value):
+        """Rank 0's ``value`` on every rank (the value itself in a single process)."""
+        if not self.distributed:
+            return value
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def _barrier(self) -> None:
+        if self.distributed:
+            torch.distributed.barrier()
+
+    def _wrap_distributed(self) -> None:
+        """DDP over the parameters that train now (RecBole's per-step reduce hook and
+        zero-weighted sync loss then average the gradients of the global batch)."""
+        if not self.distributed or self.distributed_model is not None:
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [self.config["local_rank"]] if self.device.type == "cuda" else None
+        self.distributed_model = DistributedDataParallel(
+            self.model, device_ids=device_ids, broadcast_buffers=False)
 
     # ------------------------------------------------------------------ recipe
     def _build_optimizer(self, **kwargs):
@@ -153,7 +190,12 @@ class TrainingRunMixin:
     def over_budget(self) -> bool:
         minutes = self.config["time_budget_minutes"]
         started = self._fit_started
-        return bool(minutes) and started is not None and time() - started > 60 * float(minutes)
+        over = bool(minutes) and started is not None and time() - started > 60 * float(minutes)
+        if self.distributed:  # every rank stops at the same epoch, or the others would hang
+            flag = torch.tensor([float(over)], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            over = bool(flag.item())
+        return over
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         # at least one epoch always runs, so there is a checkpoint to test
@@ -238,6 +280,8 @@ class TrainingRunMixin:
         }
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        if not self.is_main_process:
+            return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
         atomic_torch_save(self._checkpoint_state(epoch), saved_model_file)
         if verbose:
@@ -291,6 +335,8 @@ class TrainingRunMixin:
         stem, ext = os.path.splitext(resume_file)
         best_file = stem[: -len("-latest")] + ext if stem.endswith("-latest") else resume_file
         best = checkpoint
+        if not self.is_main_process:
+            return
         if best_file != resume_file and os.path.isfile(best_file):
             best = compat.load_checkpoint(best_file, map_location=self.device, what="best model")
             self._check_identity(best, best_file)
@@ -328,6 +374,7 @@ class TrainingRunMixin:
         restore_rng_state(self._pending_rng_state, self._data_generator)
         self._pending_rng_state = None
         self._install_schedule(train_data)
+        self._wrap_distributed()
         self.stopped_by_budget = False
         try:
             result = super().fit(train_data, valid_data, verbose, saved, show_progress, save_latest)
@@ -348,6 +395,7 @@ class TrainingRunMixin:
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if load_best_model:
+            self._barrier()  # rank 0 may still be writing the best checkpoint
             checkpoint_file = model_file or self.saved_model_file
             checkpoint = compat.load_checkpoint(checkpoint_file, map_location=self.device)
             self.model.load_state_dict(checkpoint["state_dict"])

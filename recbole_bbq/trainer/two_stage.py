@@ -82,6 +82,11 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         elif self.config["tokenizer_checkpoint"]:
             self.load_tokenizer(self.config["tokenizer_checkpoint"])
             self.stage_times["tokenizer"] = time() - start
+        elif self.distributed:
+            raise ValueError(
+                "data-parallel training (nproc > 1) runs stage 2 only: give a "
+                "tokenizer_checkpoint (run_recbole_bbq trains one before starting the processes)"
+            )
         else:
             self.fit_tokenizer(train_data, verbose=verbose, show_progress=show_progress)
             if saved:
