@@ -25,6 +25,12 @@ table2)
       $R/SASRec-Beauty-Nov-23-2026_10-47-08-a22d74.json $R/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed.json \
       $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
   ;;
+table4)  # generator ablations, all on BBQRec's stage 1 above
+  python3 run_recbole_bbq.py --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
+    --tokenizer_checkpoint=$TOK --set BBQRec_S:time_budget_minutes=70 \
+    --set BBQRec_E:time_budget_minutes=60 --out=$OUT/table4 \
+    --adopt=$(records $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_E-Beauty-Nov-23-2026_17-53-58-fcfe51.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
+  ;;
 *)
   echo "usage: bash $0 table2|table4" >&2; exit 2 ;;
 esac
