@@ -4,7 +4,7 @@ trained. Uses bench_vs_cornac.py's pieces and cornac's residual k-means IDs (fas
 
     python benchmarks/probe_vs_cornac_order.py      # about 5 minutes on 2 cores
 """
-import sys, time, types
+import time, types
 import numpy as np, torch
 import torch.optim.optimizer as torch_optimizer
 import bench_vs_cornac as B
