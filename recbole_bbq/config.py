@@ -196,6 +196,12 @@ class Config(RecBoleConfig):
         number("warmup_steps", 0)
         number("learning_rate", 0, float, strict=True)
         number("tokenizer_learning_rate", 0, float, strict=True)
+        number("nproc", 1)
+        if (c.get("nproc") or 1) > 1 and c["device"].type == "cuda":
+            gpus = [g for g in str(c["gpu_id"]).split(",") if g.strip()]
+            if len(gpus) < c["nproc"]:
+                raise ConfigError(f"nproc {c['nproc']} needs as many GPUs in gpu_id, got "
+                                  f"{c['gpu_id']!r} (e.g. --gpu_id=0,1)")
         if c.get("amp_dtype") not in (None, "bfloat16", "float16"):
             raise ConfigError(f"amp_dtype must be bfloat16 or float16, got {c.get('amp_dtype')!r}")
         for key in ("modalities", "drop_signals"):

@@ -44,6 +44,7 @@ def data_path(tmp_path):
     ({"epochs": 0}, r"epochs must be an integer >= 1, got 0"),
     ({"tokenizer_epochs": -1}, r"tokenizer_epochs must be an integer >= 0"),
     ({"learning_rate": 0}, r"learning_rate must be a number > 0"),
+    ({"nproc": "two"}, r"nproc must be an integer >= 1, got 'two'"),
     ({"modalities": 3}, r"modalities must be a list of modality names"),
 ])
 def test_invalid_settings_are_refused_before_any_work(tmp_path, data_path, override, message):
