@@ -146,7 +146,8 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
 
 
 # ---------------------------------------------------------------------------- data parallel
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nothing on this machine listens on now (for the processes' rendezvous)."""
     import socket
 
     with socket.socket() as sock:
@@ -188,8 +189,7 @@ def run_distributed(config, model, dataset, config_file_list, config_dict, saved
         tokenizer = train_tokenizer_only(config["model"], config["dataset"], config_file_list,
                                          {**config_dict, "nproc": 1}, save=True)
         config_dict["tokenizer_checkpoint"] = tokenizer["tokenizer_checkpoint"]
-    config_dict.setdefault("ip", config["ip"])
-    config_dict["port"] = config["port"] or _free_port()
+    config_dict["port"] = config["port"] or free_port()
     queue = mp.get_context("spawn").SimpleQueue()
     mp.spawn(_distributed_worker, nprocs=nproc, join=True,
              args=(nproc, model, dataset, config_file_list, config_dict, saved, queue))

@@ -5,7 +5,6 @@ batch split between two processes gives the same loss, gradients and weights as 
 on the whole batch. The second runs the whole pipeline with ``nproc=2``.
 """
 import json
-import socket
 
 import pytest
 import torch
@@ -17,7 +16,7 @@ from recbole.utils import init_seed
 
 from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq.config import Config
-from recbole_bbq.quick_start import run_recbole_bbq, train_tokenizer_only
+from recbole_bbq.quick_start import free_port, run_recbole_bbq, train_tokenizer_only
 from recbole_bbq.utils import get_model, get_trainer
 
 GLOBAL_BATCH = 32
@@ -27,12 +26,6 @@ class Batches(list):
     """What RecBole's training loop reads of a loader: iteration and ``shuffle``."""
 
     shuffle = False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return sock.getsockname()[1]
 
 
 def _one_step(config_dict, tokenizer, batch_file, out_file, rank=None):
@@ -80,14 +73,14 @@ def setup(tmp_path, monkeypatch):
 def test_two_processes_match_one_process_on_the_same_global_batch(setup):
     tmp_path, config = setup
     tokenizer = train_tokenizer_only("TIGER", "synth", config_dict=config)["tokenizer_checkpoint"]
-    train_data, _, _ = data_preparation(Config("TIGER", "synth", config_dict=config),
-                                        create_dataset(Config("TIGER", "synth", config_dict=config)))
+    single_config = Config("TIGER", "synth", config_dict=config)
+    train_data, _, _ = data_preparation(single_config, create_dataset(single_config))
     batch = next(iter(train_data))[torch.arange(GLOBAL_BATCH)]
     batch_file = tmp_path / "batch.pt"
     torch.save(batch, batch_file)
 
     _one_step(config, tokenizer, batch_file, tmp_path / "single.pt")
-    distributed = {**config, "ip": "localhost", "port": _free_port()}
+    distributed = {**config, "ip": "localhost", "port": free_port()}
     mp.spawn(_rank_main, nprocs=2, join=True,
              args=(distributed, tokenizer, str(batch_file), str(tmp_path / "rank{}.pt")))
 

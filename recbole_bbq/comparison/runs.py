@@ -124,7 +124,7 @@ class Benchmark:
                 )
             spec = RunSpec(model, model)
             overrides = self.overrides_for(spec, seed)
-            expected = _plain(self._config(model, overrides, model).final_config_dict)
+            expected = _plain(self._config(model, overrides).final_config_dict)
             stored = result["config"]
             # keys that did not exist when the run ran came with later code; they are listed
             # in the record (and the table) rather than refused

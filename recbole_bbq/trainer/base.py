@@ -332,11 +332,11 @@ class TrainingRunMixin:
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
     def _carry_best_model(self, resume_file: str, checkpoint: dict) -> None:
+        if not self.is_main_process:
+            return
         stem, ext = os.path.splitext(resume_file)
         best_file = stem[: -len("-latest")] + ext if stem.endswith("-latest") else resume_file
         best = checkpoint
-        if not self.is_main_process:
-            return
         if best_file != resume_file and os.path.isfile(best_file):
             best = compat.load_checkpoint(best_file, map_location=self.device, what="best model")
             self._check_identity(best, best_file)
