@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbole_bbq.modules.club import CLUB
+from recbole_bbq.modules.dropout import Dropout
 from recbole_bbq.modules.length_buckets import length_sorted_chunks
 from recbole_bbq.modules.quantizer import LOSS_REDUCTIONS, ResidualQuantizer
 from recbole_bbq.modules.rqvae import mlp
@@ -79,7 +80,7 @@ class SequenceEncoder(nn.Module):
         self.position = nn.Embedding(max_len, dim)
         nn.init.normal_(self.position.weight, std=0.02)
         self.norm = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         layer = nn.TransformerEncoderLayer(
             dim, n_heads, inner_size, dropout, activation="gelu", batch_first=True
         )

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recbole_bbq.modules.dropout import Dropout
 from recbole_bbq.modules.quantizer import ResidualQuantizer
 
 
@@ -24,7 +25,7 @@ def mlp(dims: Sequence[int], dropout: float = 0.0) -> nn.Sequential:
         if i < len(dims) - 2:
             layers.append(nn.ReLU())
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
     return nn.Sequential(*layers)
 
 
