@@ -202,6 +202,9 @@ class Config(RecBoleConfig):
             if len(gpus) < c["nproc"]:
                 raise ConfigError(f"nproc {c['nproc']} needs as many GPUs in gpu_id, got "
                                   f"{c['gpu_id']!r} (e.g. --gpu_id=0,1)")
+        if not isinstance(c.get("keep_freed_memory"), bool):
+            raise ConfigError(f"keep_freed_memory must be True or False, got "
+                              f"{c.get('keep_freed_memory')!r}")
         if c.get("amp_dtype") not in (None, "bfloat16", "float16"):
             raise ConfigError(f"amp_dtype must be bfloat16 or float16, got {c.get('amp_dtype')!r}")
         for key in ("modalities", "drop_signals"):

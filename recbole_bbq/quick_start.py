@@ -17,6 +17,7 @@ from time import time
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
+from recbole_bbq.allocator import keep_freed_memory
 from recbole_bbq.config import Config
 from recbole_bbq.fileio import atomic_write_json, to_plain
 from recbole_bbq.utils import get_model, get_trainer
@@ -74,6 +75,8 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     init_logger(config)
     logger = getLogger()
     logger.info(config)
+    if config["keep_freed_memory"] and not keep_freed_memory():
+        logger.info("keep_freed_memory: this C library is not glibc, its defaults stay")
 
     dataset = create_dataset(config)
     logger.info(dataset)
