@@ -13,7 +13,7 @@ item). Content: the standardised ``modalities`` concatenated by our ``load_item_
 Whose code runs (cornac's is called, never copied):
 
 * tokenizer: cornac's ``TIGER._tokenize`` (k-means init, RQ-VAE epochs, dead-code restarts,
-  read-out); ours: our TIGER's stage-1 methods (TIGER.yaml defaults) in a loop mirroring
+  read-out); ours: our TIGER's stage-1 methods (its Config) in a loop mirroring
   ``TwoStageTrainer.fit_tokenizer``. cornac's ``_build_semantic_ids`` on one side's codes
   (``--ids``) gives the ID table, prefix tree and level sizes both sides then use.
 * training: cornac's ``TIGER._fit_seq2seq`` (``TIGERSeq2Seq``, AdamW, ``enc_token_table``
@@ -45,7 +45,6 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.optim.optimizer as torch_optimizer
-import yaml
 from torch.nn.utils import clip_grad_norm_
 
 import cornac
@@ -53,6 +52,8 @@ from cornac.models.tiger import TIGER as CornacTIGER
 from cornac.models.tiger import recom_tiger
 
 from _timing import alternating_samples_per_s
+from recbole_bbq.allocator import keep_freed_memory
+from recbole_bbq.config import Config
 from recbole_bbq.data.features import load_item_features
 from recbole_bbq.model.bbqrec import BBQRec
 from recbole_bbq.model.generative import GenerativeRecommender
@@ -63,19 +64,17 @@ from recbole_bbq.modules.similarity_attention import SimilarityAttention
 from recbole_bbq.trainer.schedule import build_scheduler, decay_parameter_groups
 from recbole.data.interaction import Interaction  # after recbole_bbq: its compat patches first
 
-PROPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "properties", "model")
-
-
-def our_config(args) -> dict:
-    """Our TIGER defaults (GenerativeRecommender.yaml then TIGER.yaml) with this run's sizes."""
-    cfg = {}
-    for name in ("GenerativeRecommender.yaml", "TIGER.yaml"):
-        with open(os.path.join(PROPS, name)) as fh:
-            cfg.update(yaml.safe_load(fh))
-    cfg.update(d_model=args.d_model, d_ff=args.d_ff, n_heads=args.heads, d_head=args.d_head,
-               n_encoder_layers=args.layers, n_decoder_layers=args.layers, beam_size=args.beam,
-               train_batch_size=args.batch, modalities=list(args.modalities), seed=args.seed)
-    return cfg
+def our_config(args) -> Config:
+    """Our TIGER's configuration exactly as a run gets it (:class:`recbole_bbq.config.Config`:
+    RecBole's and the plugin's defaults, GenerativeRecommender.yaml, TIGER.yaml), with this
+    benchmark's sizes on top."""
+    data_path, name = os.path.split(os.path.normpath(args.data))
+    return Config("TIGER", name, config_dict={
+        "data_path": data_path, "use_gpu": False, "state": "WARNING",
+        "d_model": args.d_model, "d_ff": args.d_ff, "n_heads": args.heads, "d_head": args.d_head,
+        "n_encoder_layers": args.layers, "n_decoder_layers": args.layers,
+        "beam_size": args.beam, "train_batch_size": args.batch,
+        "modalities": list(args.modalities), "seed": args.seed})
 
 
 def load_data(args):
@@ -260,6 +259,8 @@ def main(argv=None):
     test = [seqs[u] for u in order[: args.test_users]]
     args.train_samples = sum(max(len(s) - 1, 0) for s in train_seqs)
     cfg = our_config(args)
+    # as a run of ours does; process-wide, so cornac's side gets the same allocator
+    freed_memory_kept = bool(cfg["keep_freed_memory"]) and keep_freed_memory()
 
     # ---- stage 1: the tokenizers, same standardised content, same epochs and sizes
     tiger = CornacTIGER(
@@ -365,6 +366,7 @@ def main(argv=None):
             "rqvae": {k: cfg[k] for k in ("rqvae_hidden_dims", "codebook_dim", "n_levels", "codebook_size",
                                           "commitment", "tokenizer_batch_size", "tokenizer_learning_rate")},
             "ours_dead_code_reset_steps": cfg["dead_code_reset"],
+            "keep_freed_memory": freed_memory_kept,
             "code_paths": "cornac: its real TIGER._tokenize, _build_semantic_ids, _fit_seq2seq "
                           "(session_seq_iter batches), score; ours: TIGER stage-1 methods, "
                           "GenerativeRecommender.calculate_loss / full_sort_predict",

@@ -8,7 +8,7 @@ PACKAGE = ROOT / "recbole_bbq"
 
 # bottom to top; a module may import its own layer and the ones below
 LAYERS = [
-    {"compat", "fileio"},            # helpers with no plugin imports
+    {"compat", "fileio", "allocator"},  # helpers with no plugin imports
     {"modules"},                     # plain-PyTorch building blocks
     {"data"},                        # feature files, alignment
     {"trainer"},                     # RecBole trainers + the recipe
