@@ -28,6 +28,21 @@ def _faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def process_state() -> dict:
+    """Process-wide torch settings a model run could change behind the next one's back."""
+    return {
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "anomaly_detection": torch.is_anomaly_enabled(),
+        "grad_enabled": torch.is_grad_enabled(),
+        "default_dtype": str(torch.get_default_dtype()),
+        "mkldnn_enabled": torch.backends.mkldnn.enabled,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "autocast_cpu": torch.is_autocast_enabled("cpu"),
+    }
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_generator_args(p)
@@ -35,6 +50,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--sasrec_epochs", type=int, default=3)
     p.add_argument("--keep_freed_memory", choices=["on", "off"], required=True)
+    p.add_argument("--between", choices=["sasrec", "nothing"], default="sasrec",
+                   help="nothing: time the second window right after the first (the control)")
     args = p.parse_args(argv)
     from recbole_bbq.quick_start import run_recbole_bbq
     from recbole_bbq.allocator import keep_freed_memory
@@ -66,13 +83,18 @@ def main(argv=None):
         return out
 
     before = timed("fresh process")
+    state_before = process_state()
     t0 = time.perf_counter()
-    run_recbole_bbq("SASRec", "ml-100k", config_dict={
-        "epochs": args.sasrec_epochs, "show_progress": False, "state": "WARNING",
-        "use_gpu": False}, saved=False)
-    sasrec_s = time.perf_counter() - t0
-    after = timed(f"after SASRec ({sasrec_s:.0f} s) in this process")
+    if args.between == "sasrec":
+        run_recbole_bbq("SASRec", "ml-100k", config_dict={
+            "epochs": args.sasrec_epochs, "show_progress": False, "state": "WARNING",
+            "use_gpu": False}, saved=False)
+    between_s = time.perf_counter() - t0
+    changed = {k: (v, process_state()[k]) for k, v in state_before.items()
+               if process_state()[k] != v}
+    after = timed(f"after {args.between} ({between_s:.0f} s) in this process")
     print(json.dumps({"keep_freed_memory": args.keep_freed_memory, "applied": applied,
+                      "between": args.between, "process_state_changed": changed,
                       "threads": torch.get_num_threads(), "before": before, "after": after,
                       "after_over_before": round(after["ms_per_step"] / before["ms_per_step"], 3)}))
 

@@ -28,10 +28,18 @@ to downgrade, the plugin repairs exactly what breaks, and nothing else:
    pandas 3 breaks it) and torch's ``torch.cuda.amp.GradScaler(args...)`` in RecBole's
    trainer. :func:`quiet_recbole_warnings` filters exactly those two, by message and module.
 
+6. Importing RecBole's sequential models runs ``torch.autograd.set_detect_anomaly(True)``
+   (module level of ``recbole/model/sequential_recommender/sine.py``), so looking up any of
+   them (SASRec, GRU4Rec, ...) turned on autograd's anomaly detection for the whole process,
+   and every later backward pass ran in it: the "generator 2.1x slower after a SASRec in the
+   same process" of docs/RESULTS.md. :func:`anomaly_mode_kept` wraps every place the plugin
+   imports those models and puts the caller's setting back.
+
 :func:`apply` runs 2, 3 and 5 and is called on ``import recbole_bbq``, before RecBole is imported.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import sys
@@ -162,6 +170,19 @@ def quiet_recbole_warnings() -> None:
 
 
 _applied = False
+
+
+@contextlib.contextmanager
+def anomaly_mode_kept():
+    """Keep autograd's anomaly-detection setting across a block that imports RecBole's
+    sequential models (fix 6): whatever the block's imports switch on is switched back."""
+    import torch
+
+    enabled, check_nan = torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()
+    try:
+        yield
+    finally:
+        torch.autograd.set_detect_anomaly(enabled, check_nan)
 
 
 def apply() -> None:

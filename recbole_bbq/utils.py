@@ -6,6 +6,8 @@ import importlib
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
+from recbole_bbq import compat
+
 
 
 def get_model(model_name: str):
@@ -15,7 +17,8 @@ def get_model(model_name: str):
     if model_class is not None:
         return model_class
     try:
-        return recbole_get_model(model_name)
+        with compat.anomaly_mode_kept():  # RecBole's model import turns anomaly mode on
+            return recbole_get_model(model_name)
     except (ValueError, ImportError) as exc:
         # RecBole's lookup imports its optional lightgbm/xgboost wrappers for unknown names
         from recbole_bbq.config import ConfigError

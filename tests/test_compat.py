@@ -121,3 +121,36 @@ def test_recbole_runs_raise_no_known_deprecation_noise(tmp_path, monkeypatch):
              if "fillna" in str(w.message) or "GradScaler" in str(w.message)
              or "set on a copy" in str(w.message)]
     assert noisy == []
+
+
+_LOOKUP = """
+import sys, torch
+import recbole_bbq
+from recbole_bbq.utils import get_model
+torch.autograd.set_detect_anomaly(sys.argv[1] == "on")
+get_model("SASRec")  # imports RecBole's sequential models, sine.py among them
+print(torch.is_anomaly_enabled())
+"""
+
+
+@pytest.mark.parametrize("before", ["off", "on"])
+def test_looking_up_a_recbole_model_leaves_anomaly_detection_as_it_was(before):
+    """RecBole's sine.py switches anomaly detection on at import, which made every later
+    backward pass in the process slow; the lookup must leave the caller's setting."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _LOOKUP, before], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[-1] == ("True" if before == "on" else "False")
+
+
+def test_recbole_sequential_models_do_switch_anomaly_detection_on():
+    """The premise of fix 6: without the guard the import turns it on (if RecBole stops
+    doing this, the guard can go)."""
+    import subprocess
+
+    code = ("import torch, recbole_bbq\nimport recbole.model.sequential_recommender\n"
+            "print(torch.is_anomaly_enabled())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[-1] == "True"

@@ -76,10 +76,10 @@ class LETTER(TIGER):
     def _train_sasrec_embeddings(self, train_data) -> torch.Tensor:
         """Item embeddings of a RecBole SASRec trained on the training batches.
 
-        It trains in a child process (``letter_cf_isolated``, default on): on our 2-core
-        CPU machine, training a SASRec in the generator's process left every later generator
-        step 2.1x slower (docs/RESULTS.md; cause not found), and a child process leaves the
-        parent's state untouched.
+        It trains in a child process (``letter_cf_isolated``, default on), which leaves the
+        parent's memory and random state untouched. (The 2x slowdown of later generator
+        steps that first motivated it was RecBole's model import turning on autograd's
+        anomaly detection; ``compat.anomaly_mode_kept`` now prevents it in-process too.)
         """
         logger = getLogger()
         cf_config = copy.deepcopy(self.config)

@@ -1,9 +1,11 @@
 """Collaborative item embeddings for LETTER's tokenizer: RecBole's SASRec trained on the
 training split, in this process or in a child process.
 
-In-process, training a SASRec made every later generator step 2.1x slower on the CPU
-(docs/RESULTS.md; the cause was not found), so LETTER trains it in a fresh interpreter by
-default (``letter_cf_isolated``) and takes back only the embedding table.
+LETTER trains it in a fresh interpreter by default (``letter_cf_isolated``) and takes back
+only the embedding table, so the parent's memory and random state stay as they were. (This
+was first done because in-process training made every later generator step about 2x slower;
+the cause was RecBole's model import switching on autograd's anomaly detection, which
+``compat.anomaly_mode_kept`` now undoes, so in-process training is as fast.)
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import os
 import torch
 from recbole.trainer import Trainer
 
+from recbole_bbq import compat
 from recbole_bbq.trainer.base import TrainingRunMixin
 
 
@@ -22,8 +25,10 @@ class CollaborativeTrainer(TrainingRunMixin, Trainer):
 def fit_sasrec_item_embeddings(cf_config, train_data) -> torch.Tensor:
     """Train RecBole's SASRec under ``cf_config`` and return its item embeddings (on the CPU,
     so a child process can hand them back)."""
-    from recbole.model.sequential_recommender import SASRec
     from recbole.utils import init_seed
+
+    with compat.anomaly_mode_kept():  # RecBole's model import turns anomaly mode on
+        from recbole.model.sequential_recommender import SASRec
 
     init_seed(cf_config["seed"], cf_config["reproducibility"])
     sasrec = SASRec(cf_config, train_data.dataset).to(cf_config["device"])
