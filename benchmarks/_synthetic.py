@@ -21,6 +21,14 @@ def add_generator_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heads", type=int, default=6)
     p.add_argument("--d_head", type=int, default=64)
     p.add_argument("--d_ff", type=int, default=1024)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+
+
+def seed_and_threads(args) -> None:
+    """What every synthetic benchmark does first: its thread count, then seed 0."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
 
 
 def random_id_table(levels: Sequence[int], items: int, unique_last_level: bool = False) -> torch.Tensor:

@@ -124,6 +124,8 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="folder for cost_growth.json / .png")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     catalogue, histories = [], []
     for items in (int(v) for v in args.items_list.split(",")):

@@ -16,7 +16,7 @@ import json
 
 import torch
 
-from _synthetic import add_generator_args, build_generator, random_id_table
+from _synthetic import add_generator_args, build_generator, random_id_table, seed_and_threads
 from _timing import alternating_samples_per_s
 from recbole_bbq.modules.dropout import Dropout
 
@@ -26,11 +26,8 @@ def main(argv=None):
     add_generator_args(p)
     p.add_argument("--real_items", type=int, default=7, help="real items per history")
     p.add_argument("--steps", type=int, default=10, help="timed steps per variant")
-    p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    seed_and_threads(args)
     levels = [256, 256, 256, 4]
     codes = random_id_table(levels, args.items, unique_last_level=True)
     gen = build_generator(args, levels).train()

@@ -16,7 +16,7 @@ import torch
 
 from _timing import alternating_samples_per_s
 from recbole_bbq.modules.beam_search import SemanticIDTrie, constrained_beam_search
-from _synthetic import add_generator_args, build_generator, random_id_table
+from _synthetic import add_generator_args, build_generator, random_id_table, seed_and_threads
 from recbole_bbq.modules.generator import MultiHeadAttention
 
 
@@ -24,11 +24,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_generator_args(p)
     p.add_argument("--batches", type=int, default=12)
-    p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    seed_and_threads(args)
     levels = [256, 256, 256, 8]
     codes = random_id_table(levels, args.items)
     trie = SemanticIDTrie(codes)

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from _synthetic import add_generator_args, build_generator, random_id_table
+from _synthetic import add_generator_args, build_generator, random_id_table, seed_and_threads
 from recbole_bbq.modules.beam_search import SemanticIDTrie, constrained_beam_search
 
 
@@ -31,7 +31,7 @@ def main(argv=None):
     p.add_argument("--compile", default=None, choices=["default", "reduce-overhead"],
                    help="torch.compile the loss (reduce-overhead: CUDA graphs)")
     args = p.parse_args(argv)
-    torch.manual_seed(0)
+    seed_and_threads(args)
     device = torch.device(args.device)
     codes = random_id_table(args.levels, args.items, unique_last_level=True)
     trie = SemanticIDTrie(codes).to(device)

@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from _synthetic import add_generator_args, build_generator, random_id_table
+from _synthetic import add_generator_args, build_generator, random_id_table, seed_and_threads
 
 
 def _faults() -> int:
@@ -57,7 +57,7 @@ def main(argv=None):
     from recbole_bbq.allocator import keep_freed_memory
 
     applied = keep_freed_memory() if args.keep_freed_memory == "on" else False
-    torch.manual_seed(0)
+    seed_and_threads(args)
     levels = [256, 256, 256, 4]
     codes = random_id_table(levels, args.items, unique_last_level=True)
     gen = build_generator(args, levels).train()
