@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["keep_freed_memory", "release_freed_memory"]
 
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
@@ -22,16 +22,37 @@ _MMAP_THRESHOLD = 1 << 30  # blocks up to 1 GiB come from the heap and are reuse
 _TRIM_THRESHOLD = (1 << 31) - 1  # largest int: never trim the heap top
 
 
+def _glibc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt, libc.malloc_trim  # glibc has both; musl and others lack malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def release_freed_memory() -> bool:
+    """Hand the memory glibc keeps (freed, not in use) back to the system now
+    (``malloc_trim``). Called before a run starts its peak-memory count, so that one run's
+    peak does not include what an earlier run in the same process freed. Returns False
+    off glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim(0)
+    return True
+
+
 def keep_freed_memory() -> bool:
     """Tell glibc's malloc to keep freed memory for reuse. Returns True if it was applied,
     False where the C library is not glibc (macOS, Windows, musl): nothing changes there."""
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
+    mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     # the mmap threshold first: setting either turns off glibc's dynamic adjustment, and a
     # trim threshold alone would leave every block above 128 KiB mapped and unmapped per use

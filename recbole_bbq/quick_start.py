@@ -17,7 +17,7 @@ from time import time
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
-from recbole_bbq.allocator import keep_freed_memory
+from recbole_bbq.allocator import keep_freed_memory, release_freed_memory
 from recbole_bbq.config import Config
 from recbole_bbq.fileio import atomic_write_json, to_plain
 from recbole_bbq.utils import get_model, get_trainer
@@ -28,10 +28,13 @@ def _reset_peak_memory() -> None:
 
     The benchmark driver trains many models in one process; without a reset every run would
     report the largest peak of all runs before it. Linux resets the RSS high-water mark
-    through ``/proc/self/clear_refs``; elsewhere the process-wide peak is reported.
+    through ``/proc/self/clear_refs``; elsewhere the process-wide peak is reported. Memory
+    that earlier runs freed and glibc kept (``keep_freed_memory``) is handed back first, or it
+    would count in this run's peak.
     """
     import torch
 
+    release_freed_memory()
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
@@ -193,6 +196,9 @@ def run_distributed(config, model, dataset, config_file_list, config_dict, saved
                                          {**config_dict, "nproc": 1}, save=True)
         config_dict["tokenizer_checkpoint"] = tokenizer["tokenizer_checkpoint"]
     config_dict["port"] = config["port"] or free_port()
+    # RecBole's init_logger creates ./log/<model> by check-then-create, which races when the
+    # processes start together (FileExistsError in one of them): make it here, once
+    os.makedirs(os.path.join("log", config["model"]), exist_ok=True)
     queue = mp.get_context("spawn").SimpleQueue()
     mp.spawn(_distributed_worker, nprocs=nproc, join=True,
              args=(nproc, model, dataset, config_file_list, config_dict, saved, queue))

@@ -33,3 +33,26 @@ def test_freed_buffers_are_reused_instead_of_faulted_in_again():
     # (about 500 faults per pass here); kept, the block is reused and faults almost nothing
     assert default > 20 * 100
     assert kept < default / 20
+
+
+_PEAK_AFTER_KEEPING = """
+import numpy as np
+from recbole_bbq.allocator import keep_freed_memory
+from recbole_bbq.quick_start import _peak_rss_mb, _reset_peak_memory
+keep_freed_memory()
+earlier = np.ones(200 << 17); earlier[::512] += 1; del earlier  # an earlier run's 200 MB, kept
+_reset_peak_memory()
+before = _peak_rss_mb()
+ballast = np.ones(64 << 17); ballast[::512] += 1  # this run's 64 MB
+print(before, _peak_rss_mb())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
+def test_a_run_peak_does_not_reuse_what_an_earlier_run_freed():
+    """With freed memory kept, a run's 64 MB would come from the 200 MB an earlier run left
+    and not show in its peak: the per-run reset hands the kept memory back first."""
+    out = subprocess.run([sys.executable, "-c", _PEAK_AFTER_KEEPING], capture_output=True,
+                         text=True, check=True).stdout.split()
+    before, peak = map(float, out)
+    assert peak > before + 48
