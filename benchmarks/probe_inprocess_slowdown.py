@@ -90,8 +90,8 @@ def main(argv=None):
             "epochs": args.sasrec_epochs, "show_progress": False, "state": "WARNING",
             "use_gpu": False}, saved=False)
     between_s = time.perf_counter() - t0
-    changed = {k: (v, process_state()[k]) for k, v in state_before.items()
-               if process_state()[k] != v}
+    state_after = process_state()
+    changed = {k: (v, state_after[k]) for k, v in state_before.items() if state_after[k] != v}
     after = timed(f"after {args.between} ({between_s:.0f} s) in this process")
     print(json.dumps({"keep_freed_memory": args.keep_freed_memory, "applied": applied,
                       "between": args.between, "process_state_changed": changed,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 
 __all__ = ["keep_freed_memory", "release_freed_memory"]
@@ -22,7 +23,10 @@ _MMAP_THRESHOLD = 1 << 30  # blocks up to 1 GiB come from the heap and are reuse
 _TRIM_THRESHOLD = (1 << 31) - 1  # largest int: never trim the heap top
 
 
+@functools.lru_cache(maxsize=None)
 def _glibc():
+    """The C library with its two functions typed, or None off glibc. Looked up once:
+    ``find_library`` runs ``ldconfig`` in a subprocess, and every run calls both functions."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -30,6 +34,8 @@ def _glibc():
         libc.mallopt, libc.malloc_trim  # glibc has both; musl and others lack malloc_trim
     except (OSError, AttributeError):
         return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
     return libc
 
 
@@ -41,7 +47,6 @@ def release_freed_memory() -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    libc.malloc_trim.argtypes = [ctypes.c_size_t]
     libc.malloc_trim(0)
     return True
 
@@ -53,7 +58,6 @@ def keep_freed_memory() -> bool:
     if libc is None:
         return False
     mallopt = libc.mallopt
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     # the mmap threshold first: setting either turns off glibc's dynamic adjustment, and a
     # trim threshold alone would leave every block above 128 KiB mapped and unmapped per use
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(

@@ -9,7 +9,6 @@ from recbole.utils import get_trainer as recbole_get_trainer
 from recbole_bbq import compat
 
 
-
 def get_model(model_name: str):
     """The model class named ``model_name``: a plugin model if there is one, else RecBole's."""
     plugin_models = importlib.import_module("recbole_bbq.model")
