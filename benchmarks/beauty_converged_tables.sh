@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # A model whose record is missing would be trained, so run this only where the records exist.
-#   bash benchmarks/beauty_converged_tables.sh table2|table4   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table3|table4   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -30,6 +30,15 @@ table2)
       $R/SASRec-Beauty-Nov-23-2026_10-47-08-a22d74.json $R/TIGER-Beauty-Nov-23-2026_20-08-10-aaff5b.json \
       $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json $R/BBQRec-Beauty-Nov-23-2026_22-55-58-6c69a1.json)
   ;;
+table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is its 8-epoch run
+  A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"; B="time_budget_minutes=75"
+  python3 run_recbole_bbq.py --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec --dataset=Beauty \
+    --seeds=2020 --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
+    --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B \
+    --set BBQRec_noRec:$A --set BBQRec_noRec:$E --set BBQRec_noRec:$B --out=$OUT/table3 \
+    --adopt=$(records $R/BBQRec_noMIM-Beauty-Nov-24-2026_00-08-04-8bfc63.json \
+      $R/BBQRec_noRec-Beauty-Nov-24-2026_00-43-24-3d20d8.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
+  ;;
 table4)  # generator ablations, all on BBQRec's stage 1 above
   python3 run_recbole_bbq.py --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
     --tokenizer_checkpoint=$TOK --set BBQRec_S:time_budget_minutes=70 \
@@ -37,5 +46,5 @@ table4)  # generator ablations, all on BBQRec's stage 1 above
     --adopt=$(records $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_E-Beauty-Nov-23-2026_17-53-58-fcfe51.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
   ;;
 *)
-  echo "usage: bash $0 table2|table4" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table3|table4" >&2; exit 2 ;;
 esac
