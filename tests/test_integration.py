@@ -107,6 +107,36 @@ def test_reused_tokenizer_skips_stage_one(workdir, monkeypatch):
     assert saved == reused  # the same ID per item token
 
 
+@pytest.mark.parametrize("model, overrides", [
+    ("TIGER", {}),
+    ("LETTER", {"n_levels": 3, "sinkhorn_epsilons": [0.0, 0.0, 0.003], "letter_cf_epochs": 1,
+                "letter_cf_dim": 8, "letter_cf_inner_size": 16, "diversity_clusters": 3}),
+])
+def test_loaded_tokenizer_trains_the_same_generator_as_stage_one_in_process(workdir, monkeypatch,
+                                                                         model, overrides):
+    """Stage 1 draws from the global RNG; the generator must not depend on whether it ran.
+
+    Same seed, same IDs: the run that trains its tokenizer and the run that loads it build
+    the same generator, draw the same dropout masks and end with the same metrics. Stage 1's
+    leftover gradients must be gone too, or stage 2's clipping over all parameters sees them.
+    """
+    config = tiny_config(workdir, workdir / "data", clip_grad_norm={"max_norm": 1.0}, **overrides)
+    leftover = []
+    real_start = TwoStageTrainer._start_generator_phase
+
+    def check_grads(self):
+        leftover.append([n for n, p in self.model.named_parameters() if p.grad is not None])
+        real_start(self)
+
+    monkeypatch.setattr(TwoStageTrainer, "_start_generator_phase", check_grads)
+    first = run_recbole_bbq(model, "synth", config_dict=config)
+    second = run_recbole_bbq(model, "synth", config_dict={
+        **config, "tokenizer_checkpoint": first["tokenizer_checkpoint"]})
+    assert leftover == [[], []]
+    assert first["valid_history"] == second["valid_history"]
+    assert first["test_result"] == second["test_result"]
+
+
 def test_tokenizer_for_another_item_set_is_rejected(workdir):
     config = tiny_config(workdir, workdir / "data")
     first = run_recbole_bbq("TIGER", "synth", config_dict=config)

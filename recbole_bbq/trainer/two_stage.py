@@ -16,7 +16,7 @@ from time import time
 import numpy as np
 import torch
 from recbole.trainer import Trainer
-from recbole.utils import set_color
+from recbole.utils import init_seed, set_color
 from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
@@ -184,9 +184,22 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
             if verbose:
                 progress = format_eta(time() - stage_started, epoch + 1, epoch + 1, epochs)
                 self.logger.info(f"{_format_tokenizer_record(record)} ({progress})")
+        optimizer.zero_grad(set_to_none=True)  # stage 2 clips over every parameter's .grad
         semantic_ids = model.build_semantic_ids()
-        model.set_semantic_ids(semantic_ids.codes, semantic_ids.level_sizes, semantic_ids.stats)
+        self._install_semantic_ids(semantic_ids.codes, semantic_ids.level_sizes, semantic_ids.stats)
         self._log_semantic_id_stats()
+
+    def _install_semantic_ids(self, codes, level_sizes, stats) -> None:
+        """Build the generator for the ID table from a freshly seeded random state.
+
+        Stage 1 draws from the global RNG (k-means restarts, dead-code resets, batch
+        orders), so without the reseed a generator built after an in-process stage 1 would
+        start from other weights and dropout masks than one built on the same tokenizer
+        loaded from its file. Reseeding makes the two runs identical (a test checks it).
+        """
+        init_seed(self.config["seed"] + (self.config["local_rank"] or 0),
+                  self.config["reproducibility"])
+        self.model.set_semantic_ids(codes, level_sizes, stats)
 
     def _log_semantic_id_stats(self):
         stats = self.model.semantic_id_stats
@@ -249,7 +262,7 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
             )
         codes = np.asarray(torch.as_tensor(state["item_codes"]).cpu())[np.concatenate([[0], rows])]
         self.model.load_tokenizer_state_dict(state["tokenizer"])
-        self.model.set_semantic_ids(codes, state["level_sizes"], state.get("stats"))
+        self._install_semantic_ids(codes, state["level_sizes"], state.get("stats"))
         self.tokenizer_file = path
         self.logger.info(set_color("stage 1 skipped", "green") + f": tokenizer loaded from {path}")
         self._log_semantic_id_stats()
