@@ -119,3 +119,50 @@ def test_padding_never_changes_outputs():
     buckets3 = torch.where(pair_pad, buckets, (buckets + 3) % (K + 1))
     memory3, _ = sim.encode(codes, item_mask, item_sim_buckets=buckets3)
     assert not torch.allclose(memory, memory3, atol=1e-4)
+
+
+def test_compiled_kernel_equals_eager_values_and_gradients():
+    """compile_kernel=True is a speed switch only: same outputs and gradients as eager, for
+    several history lengths through the one shape-generic compiled kernel."""
+    import recbole_bbq.modules.similarity_attention as sa
+
+    plain, eager = pair()
+    compiled = SimilarityAttention(D_MODEL, H, DH, n_buckets=K, compile_kernel=True)
+    with torch.no_grad():
+        eager.sim_embedding.weight.normal_()
+    compiled.load_state_dict(eager.state_dict())
+    assert sa.compiled_similarity_mix() is not sa.similarity_mix  # compiling works here
+    for t, seed in ((T, 2), (2, 3), (1, 4)):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(B, t * L, D_MODEL, generator=g)
+        buckets = torch.randint(0, K + 1, (B, t, t), generator=g)
+        results = []
+        for module in (eager, compiled):
+            module.zero_grad()
+            xi = x.clone().requires_grad_()
+            out = module(xi, xi, item_sim_buckets=buckets)
+            out.square().sum().backward()
+            results.append([out.detach(), xi.grad, module.sim_embedding.weight.grad,
+                            module.q_proj.weight.grad])
+        for a, b in zip(*results):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_compiler_failure_falls_back_to_eager_with_a_warning(monkeypatch):
+    import pytest
+
+    import recbole_bbq.modules.similarity_attention as sa
+
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    monkeypatch.setattr(sa, "_COMPILED", {})
+    monkeypatch.setattr(sa.torch, "compile", broken_compile)
+    with pytest.warns(RuntimeWarning, match="compile_similarity.*no C\\+\\+ compiler"):
+        assert sa.compiled_similarity_mix() is sa.similarity_mix
+    _, sim = pair()
+    sim.compile_kernel = True
+    x, _, buckets = inputs()
+    assert torch.isfinite(sim(x, x, item_sim_buckets=buckets)).all()  # runs, eagerly
