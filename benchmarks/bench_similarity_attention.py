@@ -2,7 +2,7 @@
 
     python benchmarks/bench_similarity_attention.py --dataset=Beauty \
         --tokenizer_checkpoint=saved/BBQRec-Beauty-...-tokenizer.pth \
-        [--config_files=benchmarks/configs/beauty_cpu.yaml] [--batches=60] [--compiled]
+        [--config_files=benchmarks/configs/beauty_cpu.yaml] [--batches=60]
 
 Builds BBQRec (similarity attention) and BBQRec_S (plain attention) from the same saved
 tokenizer, so both generators see identical semantic IDs, then times forward + backward +
@@ -13,7 +13,6 @@ implied time of a full training epoch.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -26,10 +25,10 @@ from recbole_bbq.utils import get_model
 from _timing import alternating_samples_per_s
 
 
-def build(name, args, **overrides):
+def build(name, args):
     config = Config(name, args.dataset, config_file_list=args.config_files.split(","),
                     config_dict={"use_gpu": torch.cuda.is_available(), "state": "WARNING",
-                                 "tokenizer_checkpoint": args.tokenizer_checkpoint, **overrides})
+                                 "tokenizer_checkpoint": args.tokenizer_checkpoint})
     train, _, _ = data_preparation(config, create_dataset(config))
     torch.manual_seed(0)
     model = get_model(name)(config, train.dataset).to(config["device"])
@@ -43,16 +42,11 @@ def main(argv=None):
     p.add_argument("--config_files", default="benchmarks/configs/beauty_cpu.yaml")
     p.add_argument("--tokenizer_checkpoint", required=True)
     p.add_argument("--batches", type=int, default=60)
-    p.add_argument("--compiled", action="store_true",
-                   help="also time BBQRec with compile_similarity=True")
     args = p.parse_args(argv)
-    variants = {"BBQRec": ("BBQRec", {}), "BBQRec_S": ("BBQRec_S", {})}
-    if args.compiled:
-        variants["BBQRec (compiled)"] = ("BBQRec", {"compile_similarity": True})
     models = {}
-    for label, (name, overrides) in variants.items():
-        model, train = build(name, args, **overrides)
-        models[label] = (model, torch.optim.AdamW(model.generator.parameters(), lr=1e-3))
+    for name in ("BBQRec", "BBQRec_S"):
+        model, train = build(name, args)
+        models[name] = (model, torch.optim.AdamW(model.generator.parameters(), lr=1e-3))
     batches = []
     for batch in train:
         batches.append(batch.to(models["BBQRec"][0].device))
@@ -68,12 +62,6 @@ def main(argv=None):
             optimizer.step()
         return run
 
-    if args.compiled:  # compile every shape class before the clock starts (one-off cost)
-        started = time.perf_counter()
-        for batch in batches:
-            step("BBQRec (compiled)")(batch)
-        print(f"BBQRec (compiled): warm-up over {len(batches)} batches incl. compiling: "
-              f"{time.perf_counter() - started:.0f} s")
     rate = alternating_samples_per_s({name: step(name) for name in models}, batches)
     n = sum(len(b) for b in batches)
     epoch = len(train.dataset)
@@ -83,9 +71,6 @@ def main(argv=None):
     print(f"similarity / plain time per step: {rate['BBQRec_S'] / rate['BBQRec']:.2f}x "
           f"({n} samples in {len(batches)} batches, alternating, one process, "
           f"{torch.get_num_threads()} threads)")
-    if args.compiled:
-        print(f"compiled similarity / plain time per step: "
-              f"{rate['BBQRec_S'] / rate['BBQRec (compiled)']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ Whose code runs (cornac's is called, never copied):
   the same batches in the same order, with our trainer's AdamW groups, clipping, schedule.
 * beam search: cornac's ``TIGER.score`` (``generate_beam``, one user per call); ours
   ``GenerativeRecommender.full_sort_predict``, batched and one user per call.
-* similarity attention: our generator built as BBQRec builds it, eager and with
-  ``compile_similarity`` (its warm-up steps compile every graph), stepped alternately with
+* similarity attention: our generator built as BBQRec builds it, stepped alternately with
   the plain one over the same batches (``_timing.alternating_samples_per_s``).
 """
 from __future__ import annotations
@@ -137,7 +136,7 @@ class OurStage2:
     build_generator = GenerativeRecommender.build_generator
     generator_attention_kwargs = BBQRec.generator_attention_kwargs
 
-    def __init__(self, cfg, args, item_codes, level_sizes, item_vectors=None, compile_kernel=False):
+    def __init__(self, cfg, args, item_codes, level_sizes, item_vectors=None):
         self.config, self.max_seq_length, self.beam_size = cfg, args.history, args.beam
         self.item_codes, self.n_items = item_codes, len(item_codes)
         self.trie = SemanticIDTrie(item_codes, level_sizes)
@@ -146,8 +145,7 @@ class OurStage2:
         self.item_vectors, self.sim_buckets = item_vectors, args.sim_buckets
         extra = {}
         if self.similarity_attention:  # as BBQRec.build_generator
-            extra["attention_cls"] = functools.partial(SimilarityAttention, n_buckets=args.sim_buckets,
-                                                       compile_kernel=compile_kernel)
+            extra["attention_cls"] = functools.partial(SimilarityAttention, n_buckets=args.sim_buckets)
         torch.manual_seed(args.seed)
         self.generator = self.build_generator(list(level_sizes), **extra)
         groups = decay_parameter_groups([self.generator], cfg["weight_decay"], cfg["weight_decay_scope"])
@@ -323,15 +321,10 @@ def main(argv=None):
     print(f"train: ours {ours_train:.1f} samples/s", flush=True)
     sim = OurStage2(cfg, args, item_codes, level_sizes, item_vectors=vectors)
     sim.run(batches[: args.warmup])
-    fused = OurStage2(cfg, args, item_codes, level_sizes, item_vectors=vectors, compile_kernel=True)
-    compile_s = timed(lambda: fused.run(batches[: args.warmup]))[0]  # compiles every graph
-    alt = alternating_samples_per_s(
-        {"plain": plain.step, "similarity": sim.step, "similarity_compiled": fused.step},
-        batches[args.warmup:])
+    alt = alternating_samples_per_s({"plain": plain.step, "similarity": sim.step},
+                                    batches[args.warmup:])
     sim_ratio = alt["plain"] / alt["similarity"]
-    fused_ratio = alt["plain"] / alt["similarity_compiled"]
-    print(f"train: similarity/plain step time {sim_ratio:.2f}, compiled (compile_similarity) "
-          f"{fused_ratio:.2f} (warm-up incl. compiling {compile_s:.0f} s)", flush=True)
+    print(f"train: similarity/plain step time {sim_ratio:.2f}", flush=True)
 
     # ---- beam search on the last item of each test user, trained weights of both
     hists = [s[:-1][-args.history:] for s in test]
@@ -359,9 +352,6 @@ def main(argv=None):
         **figures,
         "train_samples_per_s_ours_similarity": alt["similarity"],
         "similarity_over_plain_step_time": sim_ratio,
-        "train_samples_per_s_ours_similarity_compiled": alt["similarity_compiled"],
-        "similarity_compiled_over_plain_step_time": fused_ratio,
-        "similarity_compiled_warmup_s": compile_s,
         "ratios": ratios,
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
         "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.platform()}",

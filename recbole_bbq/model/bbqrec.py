@@ -125,7 +125,6 @@ class BBQRec(GenerativeRecommender):
         )
         self.similarity_attention = bool(config["similarity_attention"])
         self.sim_buckets = int(config["sim_buckets"])
-        self.compile_similarity = bool(config["compile_similarity"])
         self.inherit_codebook_embeddings = bool(config["inherit_codebook_embeddings"])
         self.kmeans_init_enabled = bool(config["kmeans_init"])
         self.seed = int(config["seed"])
@@ -258,9 +257,7 @@ class BBQRec(GenerativeRecommender):
 
     def build_generator(self, level_sizes, **extra) -> SemanticIDGenerator:
         if self.similarity_attention:
-            extra["attention_cls"] = functools.partial(
-                SimilarityAttention, n_buckets=self.sim_buckets,
-                compile_kernel=self.compile_similarity)
+            extra["attention_cls"] = functools.partial(SimilarityAttention, n_buckets=self.sim_buckets)
         return super().build_generator(level_sizes, **extra)
 
     def generator_attention_kwargs(self, item_seq: torch.Tensor) -> dict:

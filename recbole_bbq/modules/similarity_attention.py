@@ -28,15 +28,13 @@ to each chunk's longest history, which shrinks it several-fold on Amazon data.
 """
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from recbole_bbq.modules.generator import MultiHeadAttention
 
-__all__ = ["similarity_buckets", "similarity_mix", "compiled_similarity_mix", "SimilarityAttention"]
+__all__ = ["similarity_buckets", "SimilarityAttention"]
 
 
 def similarity_buckets(v_hist: torch.Tensor, mask: torch.Tensor, n_buckets: int) -> torch.Tensor:
@@ -66,14 +64,12 @@ class SimilarityAttention(MultiHeadAttention):
     """
 
     def __init__(
-        self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0, n_buckets: int = 100,
-        compile_kernel: bool = False,
+        self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0, n_buckets: int = 100
     ):
         super().__init__(d_model, n_heads, d_head, dropout)
         if n_buckets < 1:
             raise ValueError(f"n_buckets (K) must be >= 1, got {n_buckets}")
         self.n_buckets = int(n_buckets)
-        self.compile_kernel = bool(compile_kernel)  # see compiled_similarity_mix
         self.sim_embedding = nn.Embedding(self.n_buckets + 1, n_heads * d_head)  # E_sim
         self.reset_similarity()
 
@@ -109,76 +105,14 @@ class SimilarityAttention(MultiHeadAttention):
                 f"item_sim_buckets {tuple(item_sim_buckets.shape)} does not fit self-attention "
                 f"over {sk} tokens of batch {b} (need [B, T, T] with S = T * L)"
             )
-        mix = compiled_similarity_mix(v.device) if self.compile_kernel else similarity_mix
-        return mix(weights, v, self.sim_embedding.weight, item_sim_buckets)
-
-
-def similarity_mix(weights: torch.Tensor, v: torch.Tensor, sim_table: torch.Tensor,
-                   item_sim_buckets: torch.Tensor) -> torch.Tensor:
-    """Eq. 17 per query item (the shapes of :meth:`SimilarityAttention.combine`, checked there;
-    ``sim_table`` is ``E_sim``, ``[K + 1, H * d_head]``)."""
-    b, h, sq, sk = weights.shape
-    t = item_sim_buckets.shape[-1]
-    n_levels = sk // t
-    d = v.shape[-1]
-    # e_(a,t) per head: [B, T, T, H*dh] -> [B, H, T_q, T_k, dh]
-    e = F.embedding(item_sim_buckets, sim_table).view(b, t, t, h, d).permute(0, 3, 1, 2, 4)
-    # values modulated per query item: V'_a[(t,l)] = e_(a,t) (.) v_(t,l) -> [B, H, T, S, dh]
-    v_items = v.view(b, h, 1, t, n_levels, d)
-    modulated = (e.unsqueeze(4) * v_items).reshape(b, h, t, sk, d)
-    # the L query tokens of item a mix V'_a with their ordinary weights
-    w = weights.reshape(b, h, t, n_levels, sk)
-    out = torch.matmul(w, modulated)  # [B, H, T, L, dh]
-    return out.reshape(b, h, sq, d)
-
-
-_COMPILED = {}
-
-
-def compiled_similarity_mix(device: torch.device = torch.device("cpu")):
-    """:func:`similarity_mix` through ``torch.compile`` (one shape-generic kernel), or the eager
-    function where compiling is impossible here.
-
-    Eager, the modulated values ``V'`` (``[B, H, T, S, d_head]``) are written to memory and
-    read back several times in the backward pass; the compiled kernel fuses the gather, the
-    product and the weighted sum (docs/RESULTS.md, "Speed", measures the gain). Before first
-    use the compiled function is checked against the eager one, values and gradients, on a
-    small input on ``device``'s kind; if compiling fails (no C++ compiler, an unsupported device) or disagrees,
-    a warning says so and the eager function is used for the rest of the process.
-    """
-    kind = torch.device(device).type
-    if kind not in _COMPILED:
-        compiled = torch.compile(similarity_mix, dynamic=True)
-        try:
-            _check_against_eager(compiled, device)
-        except Exception as exc:  # any failure of the compiler stack falls back, once
-            warnings.warn(f"compile_similarity: torch.compile is unusable here ({exc!s:.300}); "
-                          f"the similarity attention runs eagerly", RuntimeWarning)
-            compiled = similarity_mix
-        _COMPILED[kind] = compiled
-    return _COMPILED[kind]
-
-
-def _check_against_eager(compiled, device) -> None:
-    """Compare on every graph a run will need (training and no-grad, several items and one),
-    which also compiles them all now rather than in the middle of a timed epoch."""
-    generator = torch.Generator().manual_seed(0)
-    # sizes all different: equal sizes would be specialised as equal (duck shaping)
-    b, h, n_levels, d, n_rows = 5, 2, 4, 6, 7
-    for t in (3, 1):
-        s = t * n_levels
-        inputs = [torch.randn(b, h, s, s, generator=generator).softmax(-1),
-                  torch.randn(b, h, s, d, generator=generator),
-                  torch.rand(n_rows, h * d, generator=generator) + 0.5]
-        buckets = torch.randint(0, n_rows, (b, t, t), generator=generator).to(device)
-        results = []
-        for fn in (similarity_mix, compiled):
-            leaves = [x.clone().to(device).requires_grad_() for x in inputs]
-            out = fn(*leaves, buckets)
-            grads = torch.autograd.grad(out.square().sum(), leaves)
-            with torch.no_grad():
-                inference = fn(*leaves, buckets)
-            results.append([x.detach().cpu() for x in (out, inference, *grads)])
-        for eager, fused in zip(*results):
-            if not torch.allclose(eager, fused, rtol=1e-4, atol=1e-5):
-                raise RuntimeError("the compiled kernel disagrees with the eager one")
+        n_levels = sk // t
+        d = v.shape[-1]
+        # e_(a,t) per head: [B, T, T, H*dh] -> [B, H, T_q, T_k, dh]
+        e = self.sim_embedding(item_sim_buckets).view(b, t, t, h, d).permute(0, 3, 1, 2, 4)
+        # values modulated per query item: V'_a[(t,l)] = e_(a,t) (.) v_(t,l) -> [B, H, T, S, dh]
+        v_items = v.view(b, h, 1, t, n_levels, d)
+        modulated = (e.unsqueeze(4) * v_items).reshape(b, h, t, sk, d)
+        # the L query tokens of item a mix V'_a with their ordinary weights
+        w = weights.reshape(b, h, t, n_levels, sk)
+        out = torch.matmul(w, modulated)  # [B, H, T, L, dh]
+        return out.reshape(b, h, sq, d)
