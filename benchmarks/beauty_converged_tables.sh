@@ -32,12 +32,14 @@ table2)
   ;;
 table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is its 8-epoch run
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"; B="time_budget_minutes=75"
-  python3 run_recbole_bbq.py --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec --dataset=Beauty \
-    --seeds=2020 --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
+  python3 run_recbole_bbq.py --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec \
+    --dataset=Beauty --seeds=2020 --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B \
-    --set BBQRec_noRec:$A --set BBQRec_noRec:$E --set BBQRec_noRec:$B --out=$OUT/table3 \
+    --set BBQRec_noRec:$A --set BBQRec_noRec:$E --set BBQRec_noRec:$B \
+    --set BBQRec_noU:$A --set BBQRec_noU:$E --set BBQRec_noU:$B --out=$OUT/table3 \
     --adopt=$(records $R/BBQRec_noMIM-Beauty-Nov-24-2026_00-08-04-8bfc63.json \
-      $R/BBQRec_noRec-Beauty-Nov-24-2026_00-43-24-3d20d8.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
+      $R/BBQRec_noRec-Beauty-Nov-24-2026_00-43-24-3d20d8.json \
+      $R/BBQRec_noU-Beauty-Nov-24-2026_01-23-54-754f44.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
   ;;
 table4)  # generator ablations, all on BBQRec's stage 1 above
   python3 run_recbole_bbq.py --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
