@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # A model whose record is missing would be trained, so run this only where the records exist.
-#   bash benchmarks/beauty_converged_tables.sh table2|table3|table4   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table3|table4|seeds   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -47,6 +47,16 @@ table4)  # generator ablations, all on BBQRec's stage 1 above
     --set BBQRec_E:time_budget_minutes=60 --out=$OUT/table4 \
     --adopt=$(records $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_E-Beauty-Nov-23-2026_17-53-58-fcfe51.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
   ;;
+seeds)  # BBQRec and the ablations with a second seed (2021), each as in table3/table4
+  A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"; B="time_budget_minutes=75"
+  python3 run_recbole_bbq.py --models=BBQRec_noMIM,BBQRec_S,BBQRec --dataset=Beauty --seeds=2020,2021 \
+    --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
+    --set BBQRec_S:tokenizer_checkpoint=$TOK --set BBQRec_S:time_budget_minutes=70 \
+    --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B --out=$OUT/seeds \
+    --adopt=$(records $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json $R/BBQRec-Beauty-Nov-24-2026_02-23-23-43b28b.json \
+      $R/BBQRec_noMIM-Beauty-Nov-24-2026_00-08-04-8bfc63.json $R/BBQRec_noMIM-Beauty-Nov-24-2026_02-52-17-f53ffa.json \
+      $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/@S2021@)
+  ;;
 *)
-  echo "usage: bash $0 table2|table3|table4" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table3|table4|seeds" >&2; exit 2 ;;
 esac
