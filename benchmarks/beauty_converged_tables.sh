@@ -55,7 +55,7 @@ seeds)  # BBQRec and the ablations with a second seed (2021), each as in table3/
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B --out=$OUT/seeds \
     --adopt=$(records $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json $R/BBQRec-Beauty-Nov-24-2026_02-23-23-43b28b.json \
       $R/BBQRec_noMIM-Beauty-Nov-24-2026_00-08-04-8bfc63.json $R/BBQRec_noMIM-Beauty-Nov-24-2026_02-52-17-f53ffa.json \
-      $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/@S2021@)
+      $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_S-Beauty-Nov-24-2026_03-35-23-edb636.json)
   ;;
 *)
   echo "usage: bash $0 table2|table3|table4|seeds" >&2; exit 2 ;;
