@@ -20,6 +20,7 @@ from recbole.utils import init_logger, init_seed, set_color
 from recbole_bbq.allocator import keep_freed_memory, release_freed_memory
 from recbole_bbq.config import Config
 from recbole_bbq.fileio import atomic_write_json, to_plain
+from recbole_bbq.trainer.checkpoint import seed_model_rngs
 from recbole_bbq.utils import get_model, get_trainer
 
 
@@ -85,7 +86,7 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     logger.info(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
 
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    seed_model_rngs(config)
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)

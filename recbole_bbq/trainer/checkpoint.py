@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from recbole.utils import init_seed
 
 from recbole_bbq.fileio import to_plain
 
@@ -27,6 +28,13 @@ def weights_only_safe(value):
     if isinstance(value, (list, tuple)):
         return [weights_only_safe(v) for v in value]
     return to_plain(value)
+
+
+def seed_model_rngs(config) -> None:
+    """Seed every generator (Python, numpy, torch) for building and training a model in
+    this process: ``seed`` plus the data-parallel rank, so ranks draw different dropout
+    masks (rank 0's weights are broadcast to the others anyway)."""
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
 
 
 def capture_rng_state(data_generator: Optional[torch.Generator] = None) -> dict:

@@ -16,7 +16,7 @@ from time import time
 import numpy as np
 import torch
 from recbole.trainer import Trainer
-from recbole.utils import init_seed, set_color
+from recbole.utils import set_color
 from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
@@ -25,7 +25,7 @@ from recbole_bbq.data.alignment import align_rows
 from recbole_bbq.fileio import atomic_torch_save, atomic_write_text, to_plain
 from recbole_bbq.modules.semantic_ids import semantic_id_table
 from recbole_bbq.trainer.base import TrainingRunMixin, format_eta
-from recbole_bbq.trainer.checkpoint import weights_only_safe
+from recbole_bbq.trainer.checkpoint import seed_model_rngs, weights_only_safe
 
 
 class TwoStageTrainer(TrainingRunMixin, Trainer):
@@ -197,8 +197,7 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         start from other weights and dropout masks than one built on the same tokenizer
         loaded from its file. Reseeding makes the two runs identical (a test checks it).
         """
-        init_seed(self.config["seed"] + (self.config["local_rank"] or 0),
-                  self.config["reproducibility"])
+        seed_model_rngs(self.config)
         self.model.set_semantic_ids(codes, level_sizes, stats)
 
     def _log_semantic_id_stats(self):
