@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # A model whose record is missing would be trained, so run this only where the records exist.
-#   bash benchmarks/beauty_converged_tables.sh table2|table3|table4|seeds   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table3|table4|seeds|baselines   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -57,6 +57,13 @@ seeds)  # BBQRec and the ablations with a second seed (2021), each as in table3/
       $R/BBQRec_noMIM-Beauty-Nov-24-2026_00-08-04-8bfc63.json $R/BBQRec_noMIM-Beauty-Nov-24-2026_02-52-17-f53ffa.json \
       $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_S-Beauty-Nov-24-2026_03-35-23-edb636.json)
   ;;
+baselines)  # TIGER and LETTER at the 8-epoch recipe, each training its own 150-epoch stage 1, two seeds
+  T="tokenizer_epochs=150"; V="tokenizer_eval_step=50"
+  python3 run_recbole_bbq.py --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C \
+    --set TIGER:$T --set TIGER:$V --set LETTER:$T --set LETTER:$V --set LETTER:letter_cf_epochs=5 \
+    --out=$OUT/baselines \
+    --adopt=$(records $R/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed.json $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json)
+  ;;
 *)
-  echo "usage: bash $0 table2|table3|table4|seeds" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table3|table4|seeds|baselines" >&2; exit 2 ;;
 esac
