@@ -2,7 +2,7 @@
 # Rebuild the converged-budget tables on Beauty (docs/RESULTS.md, "Converged-budget runs")
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
-# A model whose record is missing would be trained, so run this only where the records exist.
+# --no_training: a missing record stops the script with an error naming it; nothing trains.
 #   bash benchmarks/beauty_converged_tables.sh table2|table3|table4|seeds|baselines   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
@@ -18,7 +18,7 @@ records() { local IFS=,; echo "$*"; }
 
 case "${1:-}" in
 table2)
-  python3 run_recbole_bbq.py --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020 \
+  python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020 \
     --model_config GRU4Rec:$S --model_config SASRec:$S \
     --model_config TIGER:$C --model_config LETTER:$C --model_config BBQRec:$C \
     --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set SASRec:time_budget_minutes=75 \
@@ -32,7 +32,7 @@ table2)
   ;;
 table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is its 8-epoch run
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"; B="time_budget_minutes=75"
-  python3 run_recbole_bbq.py --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec \
+  python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec \
     --dataset=Beauty --seeds=2020 --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B \
     --set BBQRec_noRec:$A --set BBQRec_noRec:$E --set BBQRec_noRec:$B \
@@ -42,14 +42,14 @@ table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is i
       $R/BBQRec_noU-Beauty-Nov-24-2026_01-23-54-754f44.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
   ;;
 table4)  # generator ablations, all on BBQRec's stage 1 above
-  python3 run_recbole_bbq.py --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
+  python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
     --tokenizer_checkpoint=$TOK --set BBQRec_S:time_budget_minutes=70 \
     --set BBQRec_E:time_budget_minutes=60 --out=$OUT/table4 \
     --adopt=$(records $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_E-Beauty-Nov-23-2026_17-53-58-fcfe51.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
   ;;
 seeds)  # BBQRec and the ablations with a second seed (2021), each as in table3/table4
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"; B="time_budget_minutes=75"
-  python3 run_recbole_bbq.py --models=BBQRec_noMIM,BBQRec_S,BBQRec --dataset=Beauty --seeds=2020,2021 \
+  python3 run_recbole_bbq.py --no_training --models=BBQRec_noMIM,BBQRec_S,BBQRec --dataset=Beauty --seeds=2020,2021 \
     --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec_S:tokenizer_checkpoint=$TOK --set BBQRec_S:time_budget_minutes=70 \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B --out=$OUT/seeds \
@@ -59,10 +59,11 @@ seeds)  # BBQRec and the ablations with a second seed (2021), each as in table3/
   ;;
 baselines)  # TIGER and LETTER at the 8-epoch recipe, each training its own 150-epoch stage 1, two seeds
   T="tokenizer_epochs=150"; V="tokenizer_eval_step=50"
-  python3 run_recbole_bbq.py --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C \
+  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C \
     --set TIGER:$T --set TIGER:$V --set LETTER:$T --set LETTER:$V --set LETTER:letter_cf_epochs=5 \
     --out=$OUT/baselines \
-    --adopt=$(records $R/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed.json $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json)
+    --adopt=$(records $R/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed.json $R/TIGER-Beauty-Nov-24-2026_04-11-56-18f0e3.json \
+      $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json $R/LETTER-Beauty-Nov-24-2026_04-32-23-24eaf6.json)
   ;;
 *)
   echo "usage: bash $0 table2|table3|table4|seeds|baselines" >&2; exit 2 ;;

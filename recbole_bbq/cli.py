@@ -37,7 +37,7 @@ use a trained model:
 side by side (any of these switches to the comparison driver):
   --models=A,B,C | --preset=table2|table3|table4|table5|table6|figure3|figure4
   --seeds=1,2,3 --set MODEL:key=value --model_config MODEL:file.yaml --out=DIR
-  --adopt=results/x.json,results/y.json
+  --adopt=results/x.json,results/y.json [--no_training]   reuse finished runs; train none
   --budget_epochs=N --budget_tokenizer_epochs=N --budget_minutes=M --target=BBQRec
   --levels=2,3,4 (table5) --beams=50,100 --speed_users=200 (table6)
   (python run_recbole_bbq.py --models=SASRec --dataset=x --help lists them all)

@@ -77,6 +77,26 @@ def test_finished_runs_are_adopted_only_when_their_config_matches(workdir, monke
     assert report["runs"][0]["result"]["test_result"] == single["test_result"]
 
 
+def test_no_training_rebuilds_from_records_and_names_a_missing_run_instead_of_training(
+        workdir, monkeypatch, capsys):
+    single = quick_start.run_recbole_bbq("SASRec", "synth", config_file_list=["tiny.yaml"],
+                                         config_dict={"seed": 3})
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("--no_training trained a run")
+
+    monkeypatch.setattr(quick_start, "run_recbole_bbq", no_training)
+    report = bench("--models=SASRec", "--seeds=3", "--no_training",
+                   f"--adopt={single['results_file']}")
+    assert report["adopted"] == [single["results_file"]] and not report["trained"]
+    with pytest.raises(SystemExit) as stop:  # seed 4 has no record
+        bench("--models=SASRec", "--seeds=3,4", "--no_training",
+              f"--adopt={single['results_file']}", out="bench2")
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--no_training: no adopted or cached run of SASRec at seed 4" in err
+
+
 def test_a_model_config_file_applies_to_its_model_only_and_is_checked_on_adoption(workdir, monkeypatch):
     (workdir / "sasrec.yaml").write_text("learning_rate: 0.005\n")
     single = quick_start.run_recbole_bbq("SASRec", "synth", config_file_list=["tiny.yaml", "sasrec.yaml"],

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed_users", type=int, default=200, help="table6: users timed one by one")
     parser.add_argument("--adopt", default=None,
                         help="comma-separated results JSONs of finished runs to reuse")
+    parser.add_argument("--no_training", action="store_true",
+                        help="build the tables from adopted and cached runs only: a run that "
+                             "neither holds is an error naming it, instead of being trained")
     parser.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
                         help="override for one model (MODEL:key=value) or all (key=value)")
     parser.add_argument("--model_config", action="append", default=[],
@@ -158,7 +161,8 @@ def run(argv=None) -> Dict:
               "minutes": args.budget_minutes}
     command = "python run_recbole_bbq.py " + " ".join(sys.argv[1:] if argv is None else argv)
     bench = Benchmark(args.dataset, out_dir, files, common, per_model, _ints(args.seeds),
-                      budget, command, model_config_files=args.model_files)
+                      budget, command, model_config_files=args.model_files,
+                      no_training=args.no_training)
     if not bench.seeds:
         bench.seeds = [int(bench._config_value(models[0], "seed"))]
     if args.adopt:

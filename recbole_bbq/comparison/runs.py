@@ -9,6 +9,7 @@ from time import time
 from typing import Dict, List
 
 from recbole_bbq.comparison.presets import RunSpec
+from recbole_bbq.config import ConfigError
 from recbole_bbq.fileio import atomic_write_json
 
 # Keys that may differ between an adopted run and this benchmark: they say where a run wrote
@@ -20,12 +21,16 @@ ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "data
                       "resume_checkpoint", "length_buckets"}
 
 
+class MissingRunError(ConfigError):
+    """A run the benchmark needs is neither adopted nor cached, and training is off."""
+
+
 class Benchmark:
     """Runs (cached) and write-ups for one dataset; see the module docstring."""
 
     def __init__(self, dataset: str, out_dir: str, config_files=None, common=None,
                  per_model=None, seeds=None, budget=None, command: str = "",
-                 model_config_files=None):
+                 model_config_files=None, no_training: bool = False):
         self.dataset = dataset
         self.out_dir = out_dir
         self.config_files = list(config_files or [])
@@ -38,6 +43,8 @@ class Benchmark:
         self.seeds = list(seeds or [])
         self.logger = getLogger()
         self.trained, self.cached = [], []
+        # rebuilding tables from records must never start hours of training by accident
+        self.no_training = bool(no_training)
         self.keys_added_since = {}  # adopted results file -> config keys newer than its run
 
     # ------------------------------------------------------------------ configuration
@@ -95,6 +102,12 @@ class Benchmark:
             self.cached.append(path)
             self.logger.info(f"benchmark: {spec.label} seed {seed} from cache {path}")
             return record
+        if self.no_training:
+            raise MissingRunError(
+                f"--no_training: no adopted or cached {kind} of {spec.label} at seed {seed} "
+                f"(looked for {path}); pass its results file with --adopt, or drop "
+                f"--no_training to train it"
+            )
         self.logger.info(f"benchmark: training {spec.label} seed {seed}")
         start = time()
         result = run_fn(spec, overrides)
