@@ -47,17 +47,19 @@ table4)  # generator ablations, all on BBQRec's stage 1 above
     --set BBQRec_E:time_budget_minutes=60 --out=$OUT/table4 \
     --adopt=$(records $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_E-Beauty-Nov-23-2026_17-53-58-fcfe51.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
   ;;
-seeds)  # BBQRec and four ablations with a second seed (2021), each as in table3/table4
+seeds)  # BBQRec and five ablations with a second seed (2021), each as in table3/table4
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"; B="time_budget_minutes=75"
-  python3 run_recbole_bbq.py --no_training --models=BBQRec_noMIM,BBQRec_noU,BBQRec_S,BBQRec_E,BBQRec --dataset=Beauty --seeds=2020,2021 \
+  python3 run_recbole_bbq.py --no_training --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec_S,BBQRec_E,BBQRec --dataset=Beauty --seeds=2020,2021 \
     --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec_S:tokenizer_checkpoint=$TOK --set BBQRec_S:time_budget_minutes=70 \
     --set BBQRec_E:tokenizer_checkpoint=$TOK --set BBQRec_E:time_budget_minutes=60 \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B \
+    --set BBQRec_noRec:$A --set BBQRec_noRec:$E --set BBQRec_noRec:$B \
     --set BBQRec_noU:$A --set BBQRec_noU:$E --set BBQRec_noU:$B --out=$OUT/seeds \
     --adopt=$(records $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json $R/BBQRec-Beauty-Nov-24-2026_02-23-23-43b28b.json \
       $R/BBQRec_noMIM-Beauty-Nov-24-2026_00-08-04-8bfc63.json $R/BBQRec_noMIM-Beauty-Nov-24-2026_02-52-17-f53ffa.json \
       $R/BBQRec_noU-Beauty-Nov-24-2026_01-23-54-754f44.json $R/BBQRec_noU-Beauty-Nov-24-2026_05-19-31-57c303.json \
+      $R/BBQRec_noRec-Beauty-Nov-24-2026_00-43-24-3d20d8.json $R/BBQRec_noRec-Beauty-Nov-24-2026_06-25-35-657053.json \
       $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_S-Beauty-Nov-24-2026_03-35-23-edb636.json \
       $R/BBQRec_E-Beauty-Nov-23-2026_17-53-58-fcfe51.json $R/BBQRec_E-Beauty-Nov-24-2026_05-52-27-0a8c5c.json)
   ;;
