@@ -71,18 +71,18 @@ def lift_table(codes: np.ndarray, pairs: np.ndarray, rng: np.random.Generator) -
 
 
 def signal_codes(trained) -> dict:
-    """``{signal: [n_items, L]}`` codes by internal item id (row 0 = padding, unused)."""
+    """``{signal: [n_items, L]}`` codes by internal item id (row 0 = padding, unused); the
+    extra disambiguation level, which no tokenizer chose, is left out."""
     model = trained.model
-    n_levels = None
-    out = {}
-    if hasattr(model, "per_signal_codes"):
-        per_signal = model.per_signal_codes()  # [S, n-1, L]
-        n_levels = per_signal.shape[2]
-        for name, codes in zip(model.tokenizer.signals, per_signal):
-            out[name] = np.concatenate([np.full((1, n_levels), -1), codes], axis=0)
     tokens = model.item_codes.cpu().numpy()
-    n_levels = n_levels or int(trained.config["n_levels"] or tokens.shape[1])
-    out["generator tokens" if hasattr(model, "per_signal_codes") else "content"] = tokens[:, :n_levels]
+    if not hasattr(model, "per_signal_codes"):  # TIGER, LETTER: one content code per level
+        return {"content": tokens[:, :int(trained.config["n_levels"])]}
+    per_signal = model.per_signal_codes()  # [S, n-1, L]
+    n_levels = per_signal.shape[2]
+    padding = np.full((1, n_levels), -1)
+    out = {name: np.concatenate([padding, codes], axis=0)
+           for name, codes in zip(model.tokenizer.signals, per_signal)}
+    out["generator tokens"] = tokens[:, :n_levels]
     return out
 
 
