@@ -35,6 +35,11 @@ to downgrade, the plugin repairs exactly what breaks, and nothing else:
    same process" of docs/RESULTS.md. :func:`anomaly_mode_kept` wraps every place the plugin
    imports those models and puts the caller's setting back.
 
+7. RecBole creates ``./log``, ``./log/<model>`` (``init_logger``) and ``checkpoint_dir``
+   (``Trainer.__init__``) by check-then-create (``ensure_dir``), so when two runs start in the
+   same second one of them dies with ``FileExistsError``. :func:`make_run_directories` creates
+   them race-free first; every entry point calls it before RecBole's logger or trainer.
+
 :func:`apply` runs 2, 3 and 5 and is called on ``import recbole_bbq``, before RecBole is imported.
 """
 from __future__ import annotations
@@ -167,6 +172,15 @@ def quiet_recbole_warnings() -> None:
                             category=FutureWarning, module=r"recbole\.data\.dataset\.dataset")
     warnings.filterwarnings("ignore", message=r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated",
                             category=FutureWarning, module=r"recbole\.trainer\.trainer")
+
+
+def make_run_directories(config) -> None:
+    """Create the directories RecBole would create racily for ``config``'s run (fix 7)."""
+    import os
+
+    os.makedirs(os.path.join("log", str(config["model"])), exist_ok=True)
+    if config["checkpoint_dir"]:
+        os.makedirs(config["checkpoint_dir"], exist_ok=True)
 
 
 _applied = False

@@ -17,6 +17,7 @@ from time import time
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
+from recbole_bbq import compat
 from recbole_bbq.allocator import keep_freed_memory, release_freed_memory
 from recbole_bbq.config import Config
 from recbole_bbq.fileio import atomic_write_json, to_plain
@@ -76,6 +77,7 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     if int(config["nproc"] or 1) > 1 and config["single_spec"]:
         return run_distributed(config, model, dataset, config_file_list, config_dict, saved)
     init_seed(config["seed"], config["reproducibility"])
+    compat.make_run_directories(config)
     init_logger(config)
     logger = getLogger()
     logger.info(config)
@@ -197,9 +199,7 @@ def run_distributed(config, model, dataset, config_file_list, config_dict, saved
                                          {**config_dict, "nproc": 1}, save=True)
         config_dict["tokenizer_checkpoint"] = tokenizer["tokenizer_checkpoint"]
     config_dict["port"] = config["port"] or free_port()
-    # RecBole's init_logger creates ./log/<model> by check-then-create, which races when the
-    # processes start together (FileExistsError in one of them): make it here, once
-    os.makedirs(os.path.join("log", config["model"]), exist_ok=True)
+    compat.make_run_directories(config)  # once, before the workers' loggers race for it
     queue = mp.get_context("spawn").SimpleQueue()
     mp.spawn(_distributed_worker, nprocs=nproc, join=True,
              args=(nproc, model, dataset, config_file_list, config_dict, saved, queue))

@@ -133,3 +133,26 @@ def test_two_runs_started_at_once_keep_their_own_files(tmp_path, data_path):
     assert len(results) == 2
     checkpoints = {json.loads(p.read_text())["checkpoint"] for p in results}
     assert len(checkpoints) == 2 and all(os.path.isfile(c) for c in checkpoints)
+
+
+def test_a_run_survives_losing_recboles_directory_race(tmp_path, data_path, monkeypatch):
+    """RecBole makes ./log/<model> and checkpoint_dir by check-then-create; a run that loses
+    that race to a second run started in the same second must not die (one did, in CI)."""
+    import os
+
+    import recbole.trainer.trainer
+    import recbole.utils.logger
+
+    from recbole_bbq.quick_start import run_recbole_bbq
+
+    def lose_the_race(path):  # the other process creates it between the check and makedirs
+        if not os.path.exists(path):
+            raise FileExistsError(path)
+
+    monkeypatch.setattr(recbole.trainer.trainer, "ensure_dir", lose_the_race)
+    monkeypatch.setattr(recbole.utils.logger, "ensure_dir", lose_the_race)
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("log")  # the shared ./log exists once any run has happened here
+    result = run_recbole_bbq("SASRec", "synth", config_dict=tiny_config(tmp_path, data_path,
+                                                                        epochs=1))
+    assert os.path.isfile(result["checkpoint"])

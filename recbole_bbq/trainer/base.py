@@ -99,6 +99,7 @@ class TrainingRunMixin:
         # RecBole wraps the model in DDP in its constructor, before a generator exists and
         # with device_ids a CPU module refuses; _wrap_distributed() does it when fit() starts
         config["single_spec"] = True
+        compat.make_run_directories(config)
         try:
             super().__init__(config, model)
         finally:
