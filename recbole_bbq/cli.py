@@ -23,6 +23,7 @@ any configuration key as --key=value (values parsed as YAML), for example:
   --weight_decay=0.01 --weight_decay_scope=matrices --clip_grad_norm="{max_norm: 1.0}"
   --tokenizer_epochs=20 --modalities=[text,category] --beam_size=20
   --tokenizer_checkpoint=saved/<run>-tokenizer.pth   reuse a tokenizer (skip stage 1)
+  --tokenizer_only                                   train and save stage 1 only, print its path
   --resume_checkpoint=saved/<run>-latest.pth         resume stage 2 exactly where it stopped
   --shuffle_semantic_ids=True                        the shuffled-ID control run
   --time_budget_minutes=75                           wall-time cap (both stages)
@@ -36,7 +37,8 @@ use a trained model:
 
 side by side (any of these switches to the comparison driver):
   --models=A,B,C | --preset=table2|table3|table4|table5|table6|figure3|figure4
-  --seeds=1,2,3 --set MODEL:key=value --model_config MODEL:file.yaml --out=DIR
+  --seeds=1,2,3 --set MODEL:key=value --set MODEL@SEED:key=value --model_config MODEL:file.yaml
+  --out=DIR
   --adopt=results/x.json,results/y.json [--no_training]   reuse finished runs; train none
   --budget_epochs=N --budget_tokenizer_epochs=N --budget_minutes=M --target=BBQRec
   --levels=2,3,4 (table5) --beams=50,100 --speed_users=200 (table6)
@@ -133,12 +135,31 @@ def _main(argv=None) -> dict:
         from recbole_bbq.comparison.driver import run as run_comparison
 
         return run_comparison(args)
-    model, dataset, files, overrides = parse_args(argv)
+    tokenizer_only = "--tokenizer_only" in args
+    model, dataset, files, overrides = parse_args([a for a in args if a != "--tokenizer_only"])
     if model is None and "model" not in overrides:
         sys.exit("run_recbole_bbq.py: --model=NAME is required")
+    if tokenizer_only:
+        from recbole_bbq.quick_start import train_tokenizer_only
+
+        result = train_tokenizer_only(model, dataset, files or None, overrides, save=True)
+        print(tokenizer_summary_line(result))
+        return result
     result = run_recbole_bbq(model, dataset, files or None, overrides)
     print(summary_line(result))
     return result
+
+
+def tokenizer_summary_line(result: dict) -> str:
+    """One line for a stage-1-only run: utilisation, collisions and the file to reuse with
+    ``--tokenizer_checkpoint``."""
+    stats = result["stats"]
+    used = "/".join(f"{u:.0%}" for u in stats.get("utilisation", []))
+    collisions = stats.get("collisions_before_extra_level", {}).get("colliding_items")
+    return (f"{result['model']} on {result['dataset']}: stage 1 in "
+            f"{result['tokenizer_time_s']:.0f} s, codebook use per level {used}, "
+            f"{collisions} colliding items before the extra level; "
+            f"tokenizer: {result['tokenizer_checkpoint']}")
 
 
 def summary_line(result: dict) -> str:

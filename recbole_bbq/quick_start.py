@@ -220,11 +220,16 @@ def train_tokenizer_only(model_name: str, dataset: str, config_files=None,
     tokenizer_checkpoint}`` where ``stats`` holds utilisation per level and the collisions
     before the extra level (``collisions_before_extra_level``), as logged by the trainer.
     """
+    from recbole_bbq.config import ConfigError
+
     config = Config(model_name, dataset, config_file_list=config_files, config_dict=config_dict)
     model_class = get_model(config["model"])
     if not getattr(model_class, "is_generative", False):
-        raise ValueError(f"{model_name} has no item tokenizer (not a generative model)")
+        raise ConfigError(f"{model_name} has no item tokenizer (not a generative model): "
+                          f"only BBQRec and its variants, TIGER and LETTER have a stage 1")
     init_seed(config["seed"], config["reproducibility"])
+    compat.make_run_directories(config)
+    init_logger(config)
     train_data, _, _ = data_preparation(config, create_dataset(config))
     init_seed(config["seed"], config["reproducibility"])
     model = model_class(config, train_data._dataset).to(config["device"])

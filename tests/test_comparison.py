@@ -126,6 +126,23 @@ def test_an_adopted_run_older_than_a_config_key_is_taken_and_the_key_listed(work
     assert f"`{path}`: amp_dtype" in (workdir / "bench" / "table.md").read_text()
 
 
+def test_a_seed_scoped_override_applies_to_that_seed_only_and_wins_over_the_model_scope(
+        workdir, capsys):
+    from recbole_bbq.comparison.presets import RunSpec
+    from recbole_bbq.comparison.runs import Benchmark
+
+    args, files, common, per_model = driver.parse_args(
+        ["--models=TIGER", "--dataset=synth", "--seeds=3,4", "--set", "TIGER:epochs=5",
+         "--set", "TIGER@4:tokenizer_checkpoint=saved/seed4.pth", "--set", "TIGER@4:epochs=6"])
+    benchmark = Benchmark("synth", "bench", files, common, per_model, [3, 4])
+    at3, at4 = (benchmark.overrides_for(RunSpec("TIGER", "TIGER"), seed) for seed in (3, 4))
+    assert at3["epochs"] == 5 and "tokenizer_checkpoint" not in at3
+    assert at4["epochs"] == 6 and at4["tokenizer_checkpoint"] == "saved/seed4.pth"
+    with pytest.raises(SystemExit):
+        driver.parse_args(["--models=TIGER", "--dataset=synth", "--set", "TIGER@x:epochs=5"])
+    assert "a seed scope is MODEL@SEED with an integer seed" in capsys.readouterr().err
+
+
 def test_model_config_names_a_missing_file(workdir, capsys):
     with pytest.raises(SystemExit) as exc:
         bench("--models=SASRec", "--model_config", "SASRec:nope.yaml")

@@ -63,6 +63,22 @@ def test_cli_runs_recbole_builtin_sasrec(workdir, capsys):
     assert last.endswith(f"results: {result['results_file']}")
 
 
+def test_cli_tokenizer_only_saves_a_stage_one_that_a_later_run_reuses(workdir, capsys):
+    config = tiny_config(workdir, workdir / "data", epochs=1)
+    stage1 = main(["--model=TIGER", "--dataset=synth", "--tokenizer_only", *as_argv(config)])
+    path = stage1["tokenizer_checkpoint"]
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("TIGER on synth: stage 1 in ") and last.endswith(f"tokenizer: {path}")
+    assert not list((workdir / "results").glob("*.json"))  # no generator was trained
+    reused = main(["--model=TIGER", "--dataset=synth", f"--tokenizer_checkpoint={path}",
+                   *as_argv(config)])
+    assert reused["semantic_ids"]["utilisation"] == stage1["stats"]["utilisation"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model=SASRec", "--dataset=synth", "--tokenizer_only", *as_argv(config)])
+    assert exit_info.value.code == 2
+    assert "SASRec has no item tokenizer" in capsys.readouterr().err
+
+
 def test_best_checkpoint_reproduces_the_test_metrics(workdir):
     """The checkpoint holds the semantic IDs, so a fresh model rebuilds its generator from it."""
     from recbole.data import create_dataset, data_preparation

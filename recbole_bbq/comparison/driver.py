@@ -3,7 +3,7 @@
     python run_recbole_bbq.py --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty \
         [--config_files=a.yaml] [--seeds=2020,2021,2022] [--preset=table3] \
         [--budget_epochs=N] [--budget_tokenizer_epochs=N] [--budget_minutes=M] \
-        [--set MODEL:key=value ...] [--model_config MODEL:file.yaml ...] [--key=value ...] \
+        [--set [MODEL[@SEED]:]key=value ...] [--model_config MODEL:file.yaml ...] [--key=value ...] \
         [--out=DIR] [--target=BBQRec] [--adopt=results/A.json,results/B.json]
 
 Every (run, seed) is trained and evaluated by :func:`~recbole_bbq.quick_start.run_recbole_bbq`
@@ -66,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no_training", action="store_true",
                         help="build the tables from adopted and cached runs only: a run that "
                              "neither holds is an error naming it, instead of being trained")
-    parser.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
-                        help="override for one model (MODEL:key=value) or all (key=value)")
+    parser.add_argument("--set", action="append", default=[], metavar="[MODEL[@SEED]:]KEY=VALUE",
+                        help="override for all runs (key=value), one model (MODEL:key=value) "
+                             "or one model at one seed (MODEL@2021:key=value, e.g. the stage 1 "
+                             "that seed saved)")
     parser.add_argument("--model_config", action="append", default=[],
                         metavar="MODEL:FILE[,FILE]",
                         help="YAML files for one model only, read after --config_files")
@@ -85,7 +87,12 @@ def parse_args(argv=None):
         for item in args.set:
             scope, _, assignment = item.rpartition(":")
             if "=" not in assignment:
-                parser.error(f"--set {item!r}: use MODEL:key=value or key=value")
+                parser.error(f"--set {item!r}: use key=value, MODEL:key=value or "
+                             f"MODEL@SEED:key=value")
+            model, at, seed = scope.partition("@")
+            if at and not (model and seed.isdigit()):
+                parser.error(f"--set {item!r}: a seed scope is MODEL@SEED with an integer seed, "
+                             f"as in BBQRec@2021:key=value")
             target = per_model.setdefault(scope, {}) if scope else common
             target.update(parse_overrides([f"--{assignment}"]))
     except ConfigError as exc:

@@ -65,8 +65,12 @@ class Benchmark:
         return self._config(model, dict(self.common))[key]
 
     def overrides_for(self, spec: RunSpec, seed: int) -> Dict:
-        overrides = {**self.common, **self.per_model.get(spec.model, {}),
-                     **self.per_model.get(spec.label, {}), **spec.overrides, "seed": seed}
+        # widest scope first: all runs, the model, its label, then the same two at this seed
+        scopes = [spec.model, spec.label, f"{spec.model}@{seed}", f"{spec.label}@{seed}"]
+        overrides = dict(self.common)
+        for scope in dict.fromkeys(scopes):
+            overrides.update(self.per_model.get(scope, {}))
+        overrides = {**overrides, **spec.overrides, "seed": seed}
         caps = {"epochs": self.budget.get("epochs"),
                 "tokenizer_epochs": self.budget.get("tokenizer_epochs")}
         if any(v is not None for v in caps.values()):
