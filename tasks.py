@@ -58,8 +58,7 @@ def demo(args) -> int:
     if not prepared.exists():
         _run(PYTHON, "-m", "dataset_prep", "ml100k", "--out", "dataset", "--no-progress")
     # BBQRec's stage-1 epochs run over the training sequences (TIGER's over the items), so
-    # its share of the demo's tokenizer budget is set apart; SASRec goes last because
-    # training it first slows the generators' later steps in the same process.
+    # its share of the demo's tokenizer budget is set apart.
     cmd = [PYTHON, "run_recbole_bbq.py", "--models=BBQRec,TIGER,SASRec", "--dataset=ml-100k",
            "--config_files=properties/demo.yaml", *DEMO_PER_MODEL, "--out=results/demo", *args]
     print("+", " ".join(map(str, cmd)), flush=True)

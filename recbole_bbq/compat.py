@@ -22,11 +22,13 @@ to downgrade, the plugin repairs exactly what breaks, and nothing else:
    LETTER's collaborative embeddings -- with ``weights_only=True``, turning a refused or
    damaged file into a :class:`CheckpointError` that names it.
 
-5. Two deprecation warnings that RecBole's own code triggers on every run and that say
+5. Three deprecation warnings that RecBole's own code triggers on every run and that say
    nothing actionable to a user: pandas' chained ``fillna(..., inplace=True)`` in
    ``recbole.data.dataset.dataset`` (it still works on pandas 2, which setup.py pins because
    pandas 3 breaks it) and torch's ``torch.cuda.amp.GradScaler(args...)`` in RecBole's
-   trainer. :func:`quiet_recbole_warnings` filters exactly those two, by message and module.
+   trainer; and numpy 2's ``__array_wrap__`` DeprecationWarning, raised when RecBole's
+   ``Interaction.sort`` hands torch tensors to ``np.lexsort``. :func:`quiet_recbole_warnings`
+   filters exactly those three, by message, category and module.
 
 6. Importing RecBole's sequential models runs ``torch.autograd.set_detect_anomaly(True)``
    (module level of ``recbole/model/sequential_recommender/sine.py``), so looking up any of
@@ -164,14 +166,26 @@ def load_checkpoint(path, map_location=None, what: str = "checkpoint"):
         ) from None
 
 
+# (message regex, category, module regex) of the known-harmless warnings (item 5); the module is
+# where the warning is raised, which for numpy's is numpy itself, called by RecBole's
+# Interaction.sort (np.lexsort on torch tensors)
+HARMLESS_RECBOLE_WARNINGS = (
+    (r"A value is trying to be set on a copy", "FutureWarning", r"recbole\.data\.dataset\.dataset"),
+    (r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated", "FutureWarning",
+     r"recbole\.trainer\.trainer"),
+    (r"__array_wrap__ must accept context and return_scalar", "DeprecationWarning",
+     r"numpy\._core\.fromnumeric"),
+)
+
+
 def quiet_recbole_warnings() -> None:
-    """Hide the two known-harmless deprecation warnings RecBole 1.2.1 raises (item 5)."""
+    """Hide the known-harmless deprecation warnings RecBole 1.2.1 raises (item 5)."""
+    import builtins
     import warnings
 
-    warnings.filterwarnings("ignore", message=r"A value is trying to be set on a copy",
-                            category=FutureWarning, module=r"recbole\.data\.dataset\.dataset")
-    warnings.filterwarnings("ignore", message=r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated",
-                            category=FutureWarning, module=r"recbole\.trainer\.trainer")
+    for message, category, module in HARMLESS_RECBOLE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=getattr(builtins, category),
+                                module=module)
 
 
 def make_run_directories(config) -> None:

@@ -8,12 +8,22 @@ import pytest
 import torch
 
 import recbole_bbq  # noqa: F401  (applies the compatibility fixes before RecBole loads)
+from recbole_bbq import compat
 from recbole_bbq.data.feature_store import (
     feature_path,
     metadata_path,
     write_feature_file,
     write_metadata,
 )
+
+
+
+def pytest_configure(config):
+    # pytest installs its own warning filters around every test, dropping the package's: restate
+    # the known-harmless RecBole ones so that a new warning stands out in the summary
+    for message, category, module in compat.HARMLESS_RECBOLE_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:{category}:{module}")
+
 
 # Every test tensor is tiny: one intra-op thread is as fast and never stalls when other
 # processes hold the cores (two threads per process on 2 busy cores made tests 10x slower).

@@ -97,7 +97,7 @@ def test_nomim_has_no_specific_encoders_and_decoders_see_q_only():
 
 
 def test_id_embeddings_start_in_0_001():
-    w = tokenizer(n_items=500).id_embedding.weight
+    w = tokenizer(n_items=500).id_embedding.weight.detach()
     assert float(w.min()) >= 0.0 and float(w.max()) <= 0.01
 
 
