@@ -262,7 +262,7 @@ def test_e_variant_inherits_the_codebook_geometry(workdir):
         toks, rows = list(first), list(first.values())
         concat = torch.cat([model.tokenizer.code_vectors(s, level, per_signal[s, rows, level])
                             for s in range(per_signal.shape[0])], dim=1)  # 24-d
-        emb = model.generator.token_emb[level].weight[toks]  # d_model 32 >= 24: isometry
+        emb = model.generator.token_emb[level].weight[toks].detach()  # d_model 32 >= 24: isometry
         cos = lambda m: F.normalize(m, dim=-1) @ F.normalize(m, dim=-1).t()  # noqa: E731
         assert torch.allclose(cos(emb), cos(concat), atol=1e-4)
         assert abs(float(emb.std()) - model.generator.init_std) < 1e-3
