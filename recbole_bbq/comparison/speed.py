@@ -11,10 +11,10 @@ from time import perf_counter
 
 import torch
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_seed
 
 from recbole_bbq import compat
 from recbole_bbq.config import Config
+from recbole_bbq.trainer.checkpoint import seed_everything
 from recbole_bbq.utils import get_model
 
 
@@ -25,7 +25,7 @@ def inference_speed(model_name: str, dataset: str, config_files, config_dict: di
     per_user, batched = {}, {}
     state = compat.load_checkpoint(checkpoint, map_location="cpu")["state_dict"]
     config = Config(model_name, dataset, config_file_list=config_files, config_dict=config_dict)
-    init_seed(config["seed"], config["reproducibility"])
+    seed_everything(config["seed"], config["reproducibility"])
     train_data, _, test_data = data_preparation(config, create_dataset(config))
     interactions = [batch[0].to(config["device"]) for batch in test_data]
     rows = [(x, i) for x in interactions for i in range(len(x))][:n_users]

@@ -16,6 +16,7 @@ from recbole.trainer import Trainer
 
 from recbole_bbq import compat
 from recbole_bbq.trainer.base import TrainingRunMixin
+from recbole_bbq.trainer.checkpoint import seed_everything
 
 
 class CollaborativeTrainer(TrainingRunMixin, Trainer):
@@ -25,12 +26,10 @@ class CollaborativeTrainer(TrainingRunMixin, Trainer):
 def fit_sasrec_item_embeddings(cf_config, train_data) -> torch.Tensor:
     """Train RecBole's SASRec under ``cf_config`` and return its item embeddings (on the CPU,
     so a child process can hand them back)."""
-    from recbole.utils import init_seed
-
     with compat.anomaly_mode_kept():  # RecBole's model import turns anomaly mode on
         from recbole.model.sequential_recommender import SASRec
 
-    init_seed(cf_config["seed"], cf_config["reproducibility"])
+    seed_everything(cf_config["seed"], cf_config["reproducibility"])
     sasrec = SASRec(cf_config, train_data.dataset).to(cf_config["device"])
     trainer = CollaborativeTrainer(cf_config, sasrec)
     trainer.fit(train_data, None, verbose=True, saved=False,
