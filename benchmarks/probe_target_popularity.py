@@ -39,10 +39,10 @@ BUCKETS = [(0, 2), (3, 5), (6, 10), (11, 20), (21, 50), (51, None)]
 
 def training_counts(dataset) -> np.ndarray:
     """Interactions of every item in the training split (each user's all but last two)."""
-    inter = dataset.inter_feat
-    users = inter[dataset.uid_field].numpy()
-    items = inter[dataset.iid_field].numpy()
-    times = inter[dataset.time_field].numpy() if dataset.time_field else np.arange(len(users))
+    inter = dataset.inter_feat  # read before data_preparation, which rebuilds it
+    users = np.asarray(inter[dataset.uid_field])
+    items = np.asarray(inter[dataset.iid_field])
+    times = np.asarray(inter[dataset.time_field]) if dataset.time_field else np.arange(len(users))
     order = np.lexsort((times, users))
     users, items = users[order], items[order]
     # position from the end of each user's sequence: 0 = test target, 1 = validation target
@@ -73,8 +73,8 @@ def score(model, data, topk=10):
 def probe(checkpoint: str) -> dict:
     trained = load_trained(checkpoint)
     model, config = trained.model, trained.config
-    _, valid_data, test_data = data_preparation(config, trained.dataset)
     counts = training_counts(trained.dataset)
+    _, valid_data, test_data = data_preparation(config, trained.dataset)
     report = {"checkpoint": checkpoint, "model": config["model"], "seed": config["seed"]}
     start = time.time()
     per_split = {}
