@@ -1,8 +1,8 @@
 """Probe: where between validation and test does a trained model lose its hits?
 
 Every converged run on Beauty scores lower on test than on validation, but not by the same
-factor: test/valid R@10 is about 0.80 for SASRec, 0.73-0.76 for GRU4Rec, TIGER, LETTER and
-BBQRec_noRec, and 0.67-0.70 for BBQRec and its other variants (docs/RESULTS.md). One
+factor: test/valid R@10 is 0.81 for SASRec, 0.71-0.77 for GRU4Rec, TIGER, LETTER and
+BBQRec_noRec, and 0.67-0.73 for BBQRec and its other variants (docs/RESULTS.md). One
 candidate cause is in the data: test targets are rarer in the training split than validation
 targets (median 12 against 15 training interactions; 7.3 % against 4.3 % of targets have at
 most 2). A model whose item representation is learnt from training co-occurrence (BBQRec's ID
