@@ -40,7 +40,8 @@ to downgrade, the plugin repairs exactly what breaks, and nothing else:
 7. RecBole creates ``./log``, ``./log/<model>`` (``init_logger``) and ``checkpoint_dir``
    (``Trainer.__init__``) by check-then-create (``ensure_dir``), so when two runs start in the
    same second one of them dies with ``FileExistsError``. :func:`make_run_directories` creates
-   them race-free first; every entry point calls it before RecBole's logger or trainer.
+   them race-free first: every entry point starts RecBole's logger through
+   :func:`start_logging`, and every trainer calls it before RecBole's constructor.
 
 :func:`apply` runs 2, 3 and 5 and is called on ``import recbole_bbq``, before RecBole is imported.
 """
@@ -195,6 +196,14 @@ def make_run_directories(config) -> None:
     os.makedirs(os.path.join("log", str(config["model"])), exist_ok=True)
     if config["checkpoint_dir"]:
         os.makedirs(config["checkpoint_dir"], exist_ok=True)
+
+
+def start_logging(config) -> None:
+    """RecBole's ``init_logger`` after :func:`make_run_directories`, so that it never races."""
+    from recbole.utils import init_logger
+
+    make_run_directories(config)
+    init_logger(config)
 
 
 _applied = False

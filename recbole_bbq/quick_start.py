@@ -15,11 +15,11 @@ from logging import getLogger
 from time import time
 
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_logger, set_color
+from recbole.utils import set_color
 
 from recbole_bbq import compat
 from recbole_bbq.allocator import keep_freed_memory, release_freed_memory
-from recbole_bbq.config import Config
+from recbole_bbq.config import Config, ConfigError
 from recbole_bbq.fileio import atomic_write_json, to_plain
 from recbole_bbq.trainer.checkpoint import seed_everything, seed_model_rngs
 from recbole_bbq.utils import get_model, get_trainer
@@ -77,8 +77,7 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     if int(config["nproc"] or 1) > 1 and config["single_spec"]:
         return run_distributed(config, model, dataset, config_file_list, config_dict, saved)
     seed_everything(config["seed"], config["reproducibility"])
-    compat.make_run_directories(config)
-    init_logger(config)
+    compat.start_logging(config)
     logger = getLogger()
     logger.info(config)
     if config["keep_freed_memory"] and not keep_freed_memory():
@@ -220,16 +219,13 @@ def train_tokenizer_only(model_name: str, dataset: str, config_files=None,
     tokenizer_checkpoint}`` where ``stats`` holds utilisation per level and the collisions
     before the extra level (``collisions_before_extra_level``), as logged by the trainer.
     """
-    from recbole_bbq.config import ConfigError
-
     config = Config(model_name, dataset, config_file_list=config_files, config_dict=config_dict)
     model_class = get_model(config["model"])
     if not getattr(model_class, "is_generative", False):
         raise ConfigError(f"{model_name} has no item tokenizer (not a generative model): "
                           f"only BBQRec and its variants, TIGER and LETTER have a stage 1")
     seed_everything(config["seed"], config["reproducibility"])
-    compat.make_run_directories(config)
-    init_logger(config)
+    compat.start_logging(config)
     train_data, _, _ = data_preparation(config, create_dataset(config))
     seed_everything(config["seed"], config["reproducibility"])
     model = model_class(config, train_data._dataset).to(config["device"])

@@ -17,7 +17,6 @@ from recbole_bbq.data.feature_store import (
 )
 
 
-
 def pytest_configure(config):
     # pytest installs its own warning filters around every test, dropping the package's: restate
     # the known-harmless RecBole ones so that a new warning stands out in the summary

@@ -65,10 +65,7 @@ if __name__ == "__main__":  # the child process of fit_in_child_process
     import pickle
     import sys
 
-    from recbole.utils import init_logger
-
     with open(sys.argv[1], "rb") as handle:
         _config, _train_data = pickle.load(handle)
-    compat.make_run_directories(_config)
-    init_logger(_config)
+    compat.start_logging(_config)
     torch.save(fit_sasrec_item_embeddings(_config, _train_data), sys.argv[2])
