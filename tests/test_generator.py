@@ -63,7 +63,7 @@ def test_output_shapes():
     assert loss.dim() == 0 and torch.isfinite(loss)
 
 
-@pytest.mark.parametrize("kw", [{}, {"activation": "gelu", "norm": "layer"}])
+@pytest.mark.parametrize("kw", [{}, {"activation": "gelu", "norm": "layer"}, {"init": "t5"}])
 def test_overfits_tiny_batch(kw):
     torch.manual_seed(0)
     m = tiny(**kw)
@@ -83,6 +83,29 @@ def test_overfits_tiny_batch(kw):
     # argmax reproduces every target token
     preds = torch.stack([lg.argmax(-1) for lg in m(codes, mask, target)], dim=-1)
     assert torch.equal(preds, target)
+
+
+def test_t5_init_scales_embeddings_to_one_and_weights_by_fan_in():
+    torch.manual_seed(0)
+    m = SemanticIDGenerator([256, 256, 256], max_history=20, d_model=64, n_heads=4, d_head=16,
+                            d_ff=256, n_enc_layers=2, n_dec_layers=2, init="t5")
+    assert m.embedding_std == 1.0
+    assert abs(m.token_emb[0].weight.std().item() - 1.0) < 0.05
+    assert abs(m.position_emb.weight.std().item() - 1.0) < 0.2
+    ffn = m.encoder.layers[0].ffn
+    assert abs(ffn.wi.weight.std().item() - 64 ** -0.5) < 0.01
+    assert abs(ffn.wo.weight.std().item() - 256 ** -0.5) < 0.005
+    att = m.decoder.layers[1].cross_attn
+    assert abs(att.q_proj.weight.std().item() - (64 * 16) ** -0.5) < 0.005
+    assert abs(att.k_proj.weight.std().item() - 64 ** -0.5) < 0.01
+    assert abs(m.heads[0].weight.std().item() - 64 ** -0.5) < 0.01
+    default = SemanticIDGenerator([256, 256, 256], max_history=20, d_model=64, n_heads=4,
+                                  d_head=16, d_ff=256, n_enc_layers=2, n_dec_layers=2)
+    assert default.embedding_std == 0.02
+    assert abs(default.token_emb[0].weight.std().item() - 0.02) < 0.002
+    assert abs(default.encoder.layers[0].ffn.wi.weight.std().item() - 0.02) < 0.002
+    with pytest.raises(ValueError, match="init"):
+        SemanticIDGenerator([4], max_history=2, init="xavier")
 
 
 def test_padding_invariance_and_side():

@@ -309,7 +309,7 @@ class BBQRec(GenerativeRecommender):
             seen[rows] = True
             inherited = table.new_zeros(table.shape).index_copy_(0, rows, vectors)[seen]
             std = inherited.std() if inherited.numel() > 1 else inherited.new_tensor(0.0)
-            scale = self.generator.init_std / std if std > 0 else 1.0
+            scale = self.generator.embedding_std / std if std > 0 else 1.0
             table[seen] = inherited * scale
 
 

@@ -137,6 +137,7 @@ class GenerativeRecommender(SequentialRecommender):
             n_enc_layers=c["n_encoder_layers"],
             n_dec_layers=c["n_decoder_layers"],
             dropout=c["dropout_prob"],
+            init=c["generator_init"] or "normal",
             **extra,
         )
 

@@ -396,7 +396,14 @@ class SemanticIDGenerator(nn.Module):
             similarity-enhanced attention).
         encoder_layer_cls: encoder layer class, constructed as ``encoder_layer_cls(d_model,
             n_heads, d_head, d_ff, dropout, activation, norm, attention_cls)``.
-        init_std: std of the normal initialisation of embeddings and linear weights.
+        init_std: std of the normal initialisation of embeddings and linear weights
+            (``init="normal"``).
+        init: ``"normal"``: every embedding and linear weight from ``N(0, init_std)``.
+            ``"t5"``: T5's scheme (Raffel et al. 2020; Mesh TensorFlow's initialisers):
+            embeddings from ``N(0, 1)``, every linear weight from ``N(0, fan_in ** -0.5)``,
+            the query projection from ``N(0, (d_model * d_head) ** -0.5)`` so that attention
+            scores start at unit scale. Token identity then dominates the residual stream
+            at the start, instead of being diluted by the first attention averages.
     """
 
     def __init__(
@@ -416,6 +423,7 @@ class SemanticIDGenerator(nn.Module):
         attention_cls: Type[MultiHeadAttention] = MultiHeadAttention,
         encoder_layer_cls: Type[nn.Module] = EncoderLayer,
         init_std: float = 0.02,
+        init: str = "normal",
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -427,7 +435,10 @@ class SemanticIDGenerator(nn.Module):
         self.max_history = int(max_history)
         self.d_model = d_model
         self.position_order = position_order
+        if init not in ("normal", "t5"):
+            raise ValueError(f"init must be 'normal' or 't5', got {init!r}")
         self.init_std = init_std
+        self.init = init
 
         # shared by encoder and decoder
         self.token_emb = nn.ModuleList(nn.Embedding(n, d_model) for n in self.level_sizes)
@@ -458,13 +469,26 @@ class SemanticIDGenerator(nn.Module):
         self.reset_parameters()
 
     # ------------------------------------------------------------------ init / helpers
+    @property
+    def embedding_std(self) -> float:
+        """Std of the freshly initialised embedding tables (BBQRec_E scales inherited ones to it)."""
+        return 1.0 if self.init == "t5" else self.init_std
+
     def reset_parameters(self) -> None:
         for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, mean=0.0, std=self.init_std)
-                if isinstance(module, nn.Linear) and module.bias is not None:
+            if isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, mean=0.0, std=self.embedding_std)
+            elif isinstance(module, nn.Linear):
+                std = self.init_std if self.init == "normal" else module.in_features ** -0.5
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+                if module.bias is not None:
                     nn.init.zeros_(module.bias)
-        nn.init.normal_(self.bos_emb, mean=0.0, std=self.init_std)
+        if self.init == "t5":
+            for module in self.modules():
+                if isinstance(module, MultiHeadAttention):
+                    nn.init.normal_(module.q_proj.weight, mean=0.0,
+                                    std=(module.d_model * module.d_head) ** -0.5)
+        nn.init.normal_(self.bos_emb, mean=0.0, std=self.embedding_std)
         # modules with their own initialisation (e.g. similarity embeddings that start at 1)
         for module in self.modules():
             if module is not self and callable(getattr(module, "init_own_parameters", None)):
