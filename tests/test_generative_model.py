@@ -57,3 +57,20 @@ def test_length_buckets_auto_picks_by_device_and_bad_values_are_named():
     for bad in (0, -1, "many", 2.5):
         with pytest.raises(ValueError, match="length_buckets"):
             resolve_length_buckets(bad, "cpu")
+
+
+def test_generator_init_key_reaches_the_generator(tmp_path, synthetic_data_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    inits = {}
+    for init in ("normal", "t5"):
+        config = Config("TIGER", "synth", config_dict={
+            **tiny_config(tmp_path, synthetic_data_path), "generator_init": init})
+        dataset = create_dataset(config)
+        train, _, _ = data_preparation(config, dataset)
+        model = TIGER(config, train.dataset)
+        sem = build_semantic_ids(np.random.default_rng(0).integers(0, 8, (model.n_items - 1, 2)),
+                                 [8, 8])
+        model.set_semantic_ids(sem.codes, sem.level_sizes, sem.stats)
+        inits[init] = model.generator
+    assert inits["normal"].init == "normal" and inits["t5"].init == "t5"
+    assert inits["t5"].token_emb[0].weight.std() > 10 * inits["normal"].token_emb[0].weight.std()
