@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recbole_bbq.recommend import load_trained  # noqa: E402  (installs RecBole's shims first)
 from recbole.data import data_preparation  # noqa: E402
 from recbole.data.interaction import Interaction  # noqa: E402
+from probe_target_popularity import score  # noqa: E402  (same directory)
 
 
 def rolled_history(interaction, model):
@@ -38,25 +39,11 @@ def rolled_history(interaction, model):
     return Interaction(fields)
 
 
-@torch.no_grad()
 def recall_at(model, data, users: int, topk: int, roll: bool) -> tuple:
     """R@k and N@k over the first ``users`` users of a full-sort split."""
-    hits, ndcg, seen = [], [], 0
-    for interaction, _, _, positive_i in data:
-        if seen >= users:
-            break
-        batch = rolled_history(interaction, model) if roll else interaction
-        scores = model.full_sort_predict(batch).view(len(positive_i), -1)
-        scores[:, 0] = float("-inf")  # RecBole's padding item
-        top = scores.topk(topk, dim=1).indices
-        match = top == positive_i[:, None]
-        found = match.any(1)
-        rank = match.float().argmax(1)
-        hits.append(found)
-        ndcg.append(found.float() / torch.log2(rank.float() + 2.0))
-        seen += len(positive_i)
-    hits, ndcg = torch.cat(hits)[:users], torch.cat(ndcg)[:users]
-    return float(hits.float().mean()), float(ndcg.mean()), int(len(hits))
+    prepare = (lambda interaction: rolled_history(interaction, model)) if roll else None
+    hits, ndcg, _ = score(model, data, topk, users=users, prepare=prepare)
+    return float(hits.mean()), float(ndcg.mean()), int(len(hits))
 
 
 def probe(checkpoint: str, users: int, topk: int) -> dict:

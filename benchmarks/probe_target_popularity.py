@@ -54,11 +54,15 @@ def training_counts(dataset) -> np.ndarray:
 
 
 @torch.no_grad()
-def score(model, data, topk=10):
-    """Per-user hit@k and NDCG@k and the target items, over one full-sort split."""
+def score(model, data, topk=10, users=None, prepare=None):
+    """Per-user hit@k and NDCG@k and the target items, over one full-sort split (its first
+    ``users`` users if given; ``prepare`` may rewrite each batch before it is scored)."""
     hits, ndcg, targets = [], [], []
     for interaction, _, _, positive_i in data:
-        scores = model.full_sort_predict(interaction).view(len(positive_i), -1)
+        if users is not None and sum(len(t) for t in targets) >= users:
+            break
+        batch = prepare(interaction) if prepare is not None else interaction
+        scores = model.full_sort_predict(batch).view(len(positive_i), -1)
         scores[:, 0] = float("-inf")
         top = scores.topk(topk, dim=1).indices
         match = top == positive_i[:, None]
@@ -67,7 +71,8 @@ def score(model, data, topk=10):
         hits.append(found)
         ndcg.append(found.float() / torch.log2(rank.float() + 2.0))
         targets.append(positive_i)
-    return torch.cat(hits).numpy(), torch.cat(ndcg).numpy(), torch.cat(targets).numpy()
+    return (torch.cat(hits)[:users].numpy(), torch.cat(ndcg)[:users].numpy(),
+            torch.cat(targets)[:users].numpy())
 
 
 def probe(checkpoint: str) -> dict:
