@@ -96,7 +96,7 @@ t5_recipe)  # TIGER and LETTER at seed 2021, 20 epochs at peak 0.001 with dropou
     --set TIGER:tokenizer_checkpoint=$TIGER_TOK21 \
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
     --out=$OUT/t5_recipe \
-    --adopt=$(records $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json $R/LETTER-Beauty-LETTER_T5_RECORD.json)
+    --adopt=$(records $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json)
   ;;
 *)
   echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe" >&2; exit 2 ;;
