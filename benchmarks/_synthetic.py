@@ -40,8 +40,8 @@ def random_id_table(levels: Sequence[int], items: int, unique_last_level: bool =
     return torch.cat([torch.full((1, len(levels)), -1), codes])
 
 
-def build_generator(args, levels: Sequence[int]) -> SemanticIDGenerator:
+def build_generator(args, levels: Sequence[int], dropout: float = 0.1) -> SemanticIDGenerator:
     return SemanticIDGenerator(
         list(levels), args.history, d_model=args.d_model, n_heads=args.heads, d_head=args.d_head,
-        d_ff=args.d_ff, n_enc_layers=args.layers, n_dec_layers=args.layers, dropout=0.1,
+        d_ff=args.d_ff, n_enc_layers=args.layers, n_dec_layers=args.layers, dropout=dropout,
     )

@@ -1,4 +1,4 @@
-"""Generator training steps with torch's dropout against the cheap CPU mask (modules/dropout.py).
+"""Generator training steps with torch's dropout, the cheap CPU mask (modules/dropout.py) and none.
 
     python benchmarks/bench_dropout.py [--batch 256] [--real_items 7] [--steps 10]
         [--d_model 128 --layers 4 --heads 6 --d_head 64 --d_ff 1024] [--threads N]
@@ -7,7 +7,8 @@ One process, one model, alternating the two variants step by step over the same 
 batches (random semantic IDs, ``--real_items`` real items per history, the rest padding),
 so machine noise hits both alike. Prints samples/s of each and their ratio. The cheap mask
 also moves training-mode attention off the fused kernel (which would draw a bernoulli_ mask
-on the CPU), so the ratio is that of the whole change.
+on the CPU), so the ratio is that of the whole change. A third variant sets every dropout
+rate to 0 (``dropout_prob: 0``, attention on the fused kernel): what dropout itself costs.
 """
 from __future__ import annotations
 
@@ -40,9 +41,13 @@ def main(argv=None):
         target = codes[torch.randint(1, args.items + 1, (args.batch,))]
         return codes[items], mask, target
 
-    def step_with(cheap):
+    dropouts = [m for m in gen.modules() if isinstance(m, torch.nn.Dropout)]
+
+    def step_with(cheap, p=0.1):
         def step(b):
             Dropout.cheap_cpu_mask = cheap
+            for m in dropouts:
+                m.p = p
             opt.zero_grad()
             gen.loss(*b).backward()
             opt.step()
@@ -54,7 +59,8 @@ def main(argv=None):
 
     warm = [Batch(batch()) for _ in range(2)]
     timed = [Batch(batch()) for _ in range(args.steps)]
-    steps = {"torch_dropout": step_with(False), "cheap_cpu_mask": step_with(True)}
+    steps = {"torch_dropout": step_with(False), "cheap_cpu_mask": step_with(True),
+             "no_dropout": step_with(True, 0.0)}
     alternating_samples_per_s(steps, warm)
     rates = alternating_samples_per_s(steps, timed)
     Dropout.cheap_cpu_mask = True
@@ -62,6 +68,7 @@ def main(argv=None):
     print(json.dumps({
         "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
         "speedup": round(ratio, 3),
+        "no_dropout_over_cheap_cpu_mask": round(rates["no_dropout"] / rates["cheap_cpu_mask"], 3),
         "threads": torch.get_num_threads(),
         "size": {k: getattr(args, k) for k in ("d_model", "layers", "heads", "d_head", "d_ff",
                                                "batch", "history", "real_items")},

@@ -279,3 +279,27 @@ def test_fused_attention_equals_the_explicit_softmax(causal, masked):
     assert torch.allclose(fused, attention.o_proj(explicit), atol=1e-6)
     if masked:
         assert torch.equal(fused[2], torch.zeros(5, 16))
+
+
+def test_cpu_autocast_attention_takes_the_explicit_path(monkeypatch):
+    """Under bfloat16 CPU autocast the fused kernel is about half as fast as the explicit
+    softmax (benchmarks/bench_cpu_amp.py), so only float32 calls it; both stay close to the
+    float32 result."""
+    import torch.nn.functional as F
+
+    from recbole_bbq.modules.generator import MultiHeadAttention
+
+    calls = []
+    real = F.scaled_dot_product_attention
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(d_model=16, n_heads=2, d_head=8).eval()
+    x = torch.randn(3, 5, 16)
+    key_mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    full = attention(x, x, key_mask=key_mask)
+    assert len(calls) == 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = attention(x, x, key_mask=key_mask)
+    assert len(calls) == 1 and low.dtype == torch.bfloat16
+    assert torch.allclose(low.float(), full, atol=0.05)
+    assert torch.equal(low[2].float(), torch.zeros(5, 16))  # a query with no visible key: zeros
