@@ -86,17 +86,21 @@ table2_seeds)  # Table 2's 20-epoch BBQRec at two seeds; seed 2021 on its own sa
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_seeds \
     --adopt=$(records $R/BBQRec-Beauty-Nov-23-2026_22-55-58-6c69a1.json $R/BBQRec-Beauty-Nov-24-2026_07-22-11-35cc09.json)
   ;;
-t5_recipe)  # TIGER and LETTER at seed 2021, 20 epochs at peak 0.001 with dropout 0 and T5's
-  # initialisation (docs/RESULTS.md, "TIGER's slow, history-blind start"); TIGER on its saved
-  # seed-2021 stage 1 (--tokenizer_only --seed=2021 --tokenizer_epochs=150 --tokenizer_eval_step=50),
-  # LETTER training its own stage 1 in the run
+t5_recipe)  # TIGER, LETTER and BBQRec at seed 2021, 20 epochs at peak 0.001 with dropout 0 and T5's
+  # initialisation (docs/RESULTS.md, "TIGER's slow, history-blind start" and "BBQRec with the same
+  # generator changes"): the overlay T5 on the family's C. TIGER and BBQRec on their saved
+  # seed-2021 stage 1s (--tokenizer_only --seed=2021, TIGER with --tokenizer_epochs=150
+  # --tokenizer_eval_step=50, BBQRec with --tokenizer_epochs=2 --tokenizer_eval_step=1), LETTER
+  # training its own stage 1 in the run
+  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   TIGER_TOK21=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth
-  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2021 --config_files=$C \
-    --learning_rate=0.001 --generator_init=t5 --dropout_prob=0.0 --epochs=20 --time_budget_minutes=75 \
-    --set TIGER:tokenizer_checkpoint=$TIGER_TOK21 \
+  BBQ_TOK21=saved/BBQRec-Beauty-Dec-04-2026_03-50-52-bb1b03-tokenizer.pth
+  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2021 --config_files=$C,$T5 \
+    --set TIGER:tokenizer_checkpoint=$TIGER_TOK21 --set BBQRec:tokenizer_checkpoint=$BBQ_TOK21 \
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
     --out=$OUT/t5_recipe \
-    --adopt=$(records $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json)
+    --adopt=$(records $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json \
+      $R/BBQRec-Beauty-Dec-04-2026_03-58-39-d6dac5.json)
   ;;
 *)
   echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe" >&2; exit 2 ;;
