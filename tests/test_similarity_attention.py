@@ -119,3 +119,34 @@ def test_padding_never_changes_outputs():
     buckets3 = torch.where(pair_pad, buckets, (buckets + 3) % (K + 1))
     memory3, _ = sim.encode(codes, item_mask, item_sim_buckets=buckets3)
     assert not torch.allclose(memory, memory3, atol=1e-4)
+
+
+def test_bfloat16_autocast_modulates_in_bfloat16_and_trains_e_sim():
+    """Under CPU autocast (enable_amp) the modulated values stay in the values' bfloat16
+    instead of being promoted to E_sim's float32; the output stays near float32's and
+    E_sim still gets a float32 gradient."""
+    _, sim = pair()
+    with torch.no_grad():
+        sim.sim_embedding.weight.normal_(1.0, 0.3)
+    x, item_mask, buckets = inputs(2)
+    token_mask = item_mask.repeat_interleave(L, dim=1)
+    full = sim(x, x, key_mask=token_mask, item_sim_buckets=buckets)
+    seen = []
+    real_matmul = torch.matmul
+
+    def spy(a, b):
+        seen.append((a.dtype, b.dtype))
+        return real_matmul(a, b)
+
+    torch.matmul = spy
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = sim(x, x, key_mask=token_mask, item_sim_buckets=buckets)
+    finally:
+        torch.matmul = real_matmul
+    assert seen[-1] == (torch.bfloat16, torch.bfloat16)  # weights @ modulated values
+    assert low.dtype == torch.bfloat16
+    assert torch.allclose(low.float(), full, atol=0.05)
+    low.float().pow(2).sum().backward()
+    grad = sim.sim_embedding.weight.grad
+    assert grad is not None and grad.dtype == torch.float32 and grad.abs().sum() > 0

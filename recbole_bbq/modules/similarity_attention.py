@@ -109,6 +109,9 @@ class SimilarityAttention(MultiHeadAttention):
         d = v.shape[-1]
         # e_(a,t) per head: [B, T, T, H*dh] -> [B, H, T_q, T_k, dh]
         e = self.sim_embedding(item_sim_buckets).view(b, t, t, h, d).permute(0, 3, 1, 2, 4)
+        # under autocast v is bfloat16 while E_sim stays float32: without the cast the
+        # [B, H, T, S, dh] product below would be promoted to float32, twice the memory
+        e = e.to(v.dtype)
         # values modulated per query item: V'_a[(t,l)] = e_(a,t) (.) v_(t,l) -> [B, H, T, S, dh]
         v_items = v.view(b, h, 1, t, n_levels, d)
         modulated = (e.unsqueeze(4) * v_items).reshape(b, h, t, sk, d)
