@@ -3,7 +3,7 @@
     python benchmarks/bench_vs_cornac.py [--data dataset/Beauty] [--modalities text category]
         [--users 2000] [--test_users 200] [--warmup 3] [--steps 30] [--tokenizer_epochs 20]
         [--ids cornac|ours] [--d_model 128 --d_ff 1024 --heads 6 --d_head 64 --layers 4]
-        [--batch 256 --history 20 --beam 20 --eval_batch 256] [--out docs/results/speed]
+        [--batch 256 --history 20 --beam 20 --eval_batch 256] [--amp] [--out docs/results/speed]
 
 One process, one run, CPU, torch threads at their default. Writes ``<out>/vs_cornac.json``
 and prints figure, ours, cornac, ours/cornac. Data: each user's items by timestamp, the last
@@ -25,6 +25,9 @@ Whose code runs (cornac's is called, never copied):
   ``GenerativeRecommender.full_sort_predict``, batched and one user per call.
 * similarity attention: our generator built as BBQRec builds it, stepped alternately with
   the plain one over the same batches (``_timing.alternating_samples_per_s``).
+* ``--amp``: ours again under bfloat16 autocast (``enable_amp: True``), a fresh generator on
+  the same batches, and the similarity/plain ratio under it; cornac has no such switch, so
+  its figure stays float32.
 """
 from __future__ import annotations
 
@@ -136,8 +139,9 @@ class OurStage2:
     build_generator = GenerativeRecommender.build_generator
     generator_attention_kwargs = BBQRec.generator_attention_kwargs
 
-    def __init__(self, cfg, args, item_codes, level_sizes, item_vectors=None):
+    def __init__(self, cfg, args, item_codes, level_sizes, item_vectors=None, amp=False):
         self.config, self.max_seq_length, self.beam_size = cfg, args.history, args.beam
+        self.amp = amp
         self.item_codes, self.n_items = item_codes, len(item_codes)
         self.trie = SemanticIDTrie(item_codes, level_sizes)
         self.length_buckets = resolve_length_buckets(args.length_buckets, "cpu")
@@ -161,7 +165,8 @@ class OurStage2:
         """One optimizer step as RecBole's ``_train_epoch`` plus our recipe runs it."""
         self.generator.train()
         self.opt.zero_grad()
-        loss = self.calculate_loss(interaction)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.amp):
+            loss = self.calculate_loss(interaction)
         _ = loss.item()
         loss.backward()
         clip_grad_norm_(self.generator.parameters(), **self.config["clip_grad_norm"])
@@ -243,6 +248,7 @@ def main(argv=None):
                           ("layers", 4), ("sim_buckets", 100), ("seed", 0)]:
         p.add_argument(f"--{flag}", type=int, default=default)
     p.add_argument("--length_buckets", default="auto")
+    p.add_argument("--amp", action="store_true", help="also time ours under bfloat16 autocast")
     p.add_argument("--out", default="docs/results/speed")
     args = p.parse_args(argv)
     if args.warmup < 1:
@@ -325,6 +331,19 @@ def main(argv=None):
                                     batches[args.warmup:])
     sim_ratio = alt["plain"] / alt["similarity"]
     print(f"train: similarity/plain step time {sim_ratio:.2f}", flush=True)
+    amp_figures = {}
+    if args.amp:
+        plain16 = OurStage2(cfg, args, item_codes, level_sizes, amp=True)
+        plain16.run(batches[: args.warmup])
+        ours16 = timed_samples / timed(lambda: plain16.run(batches[args.warmup:]))[0]
+        sim16 = OurStage2(cfg, args, item_codes, level_sizes, item_vectors=vectors, amp=True)
+        sim16.run(batches[: args.warmup])
+        alt16 = alternating_samples_per_s({"plain": plain16.step, "similarity": sim16.step},
+                                          batches[args.warmup:])
+        amp_figures = {"train_samples_per_s_bf16_autocast": {"ours": ours16, "cornac": cornac_train}}
+        sim16_ratio = alt16["plain"] / alt16["similarity"]
+        print(f"train: ours under bf16 autocast {ours16:.1f} samples/s, "
+              f"similarity/plain step time {sim16_ratio:.2f}", flush=True)
 
     # ---- beam search on the last item of each test user, trained weights of both
     hists = [s[:-1][-args.history:] for s in test]
@@ -345,6 +364,7 @@ def main(argv=None):
         "beam_users_per_s": {"ours": ours_batched, "cornac": cornac_one},
         "beam_users_per_s_one_at_a_time": {"ours": ours_one, "cornac": cornac_one},
         "tokenizer_s": {"ours": ours_tok_s, "cornac": cornac_tok_s},
+        **amp_figures,
     }
     ratios = {k: v["ours"] / v["cornac"] for k, v in figures.items()}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -352,6 +372,7 @@ def main(argv=None):
         **figures,
         "train_samples_per_s_ours_similarity": alt["similarity"],
         "similarity_over_plain_step_time": sim_ratio,
+        **({"similarity_over_plain_step_time_bf16_autocast": sim16_ratio} if args.amp else {}),
         "ratios": ratios,
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
         "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.platform()}",
