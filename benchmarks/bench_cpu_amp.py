@@ -9,6 +9,8 @@ sets its type to bfloat16, the backward pass follows the forward's types and the
 keeps float32 weights. CPUs with native bfloat16 dot products (AVX512_BF16, AMX) run those
 matrix products at two or more times float32's rate; elsewhere oneDNN emulates them and
 bfloat16 can be slower. Whether it pays is this machine's question, so this measures it.
+A third variant runs attention through PyTorch's fused kernel under autocast, which the
+generator avoids on the CPU (``MultiHeadAttention.fused_kernel_in_cpu_autocast``).
 
 One process, one model, the two variants alternated step by step over the same synthetic
 batches (random semantic IDs, ``--real_items`` real items per history, the rest padding), so
@@ -24,6 +26,7 @@ import torch
 
 from _synthetic import add_generator_args, build_generator, random_id_table, seed_and_threads
 from _timing import alternating_samples_per_s
+from recbole_bbq.modules.generator import MultiHeadAttention
 
 
 def main(argv=None):
@@ -50,8 +53,9 @@ def main(argv=None):
         target = codes[torch.randint(1, args.items + 1, (args.batch,))]
         return Batch((codes[items], mask, target))
 
-    def step_with(amp):
+    def step_with(amp, fused_in_autocast=False):
         def step(b):
+            MultiHeadAttention.fused_kernel_in_cpu_autocast = fused_in_autocast
             opt.zero_grad()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
                 loss = gen.loss(*b)
@@ -67,9 +71,11 @@ def main(argv=None):
             loss16 = float(gen.loss(*probe))
     gen.train()
 
-    steps = {"float32": step_with(False), "bfloat16_autocast": step_with(True)}
+    steps = {"float32": step_with(False), "bfloat16_autocast": step_with(True),
+             "bfloat16_autocast_fused_kernel": step_with(True, fused_in_autocast=True)}
     alternating_samples_per_s(steps, [batch() for _ in range(2)])
     rates = alternating_samples_per_s(steps, [batch() for _ in range(args.steps)])
+    MultiHeadAttention.fused_kernel_in_cpu_autocast = False
     print(json.dumps({
         "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
         "speedup": round(rates["bfloat16_autocast"] / rates["float32"], 3),

@@ -100,6 +100,8 @@ class MultiHeadAttention(nn.Module):
     # plain attention (no combine override) runs F.scaled_dot_product_attention; False forces
     # the explicit softmax (benchmarks/bench_fused_attention.py compares the two)
     use_fused_kernel = True
+    # True: the fused kernel under CPU autocast too (benchmarks/bench_cpu_amp.py times both)
+    fused_kernel_in_cpu_autocast = False
 
     def __init__(self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0):
         super().__init__()
@@ -169,10 +171,11 @@ class MultiHeadAttention(nn.Module):
         # with the cheaper mask of modules/dropout.py (1.12-1.15x per training step)
         if self.training and self.attn_dropout.p > 0 and q.device.type == "cpu" and Dropout.cheap_cpu_mask:
             return False
-        # under CPU autocast (bfloat16) the fused kernel runs at half the explicit path's rate
-        # (benchmarks/bench_cpu_amp.py: 486 against 1,087 samples/s at half size, 97 against
-        # 141 at full size), so low-precision CPU attention takes the explicit path
-        return not (q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16))
+        # under CPU autocast (bfloat16) the fused kernel ran at about half the explicit path's
+        # rate (docs/RESULTS.md, "bfloat16 on the CPU"), so low-precision CPU attention takes
+        # the explicit path
+        low_precision_cpu = q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16)
+        return self.fused_kernel_in_cpu_autocast or not low_precision_cpu
 
     def combine(self, weights: torch.Tensor, v: torch.Tensor, **attn_kwargs) -> torch.Tensor:
         """Mix values with attention weights. Override to modulate the values.
