@@ -303,3 +303,8 @@ def test_cpu_autocast_attention_takes_the_explicit_path(monkeypatch):
     assert len(calls) == 1 and low.dtype == torch.bfloat16
     assert torch.allclose(low.float(), full, atol=0.05)
     assert torch.equal(low[2].float(), torch.zeros(5, 16))  # a query with no visible key: zeros
+    # the class switch puts it back on the fused kernel (what bench_cpu_amp.py compares)
+    monkeypatch.setattr(MultiHeadAttention, "fused_kernel_in_cpu_autocast", True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused_low = attention(x, x, key_mask=key_mask)
+    assert len(calls) == 2 and torch.allclose(fused_low.float(), full, atol=0.05)

@@ -100,7 +100,8 @@ class MultiHeadAttention(nn.Module):
     # plain attention (no combine override) runs F.scaled_dot_product_attention; False forces
     # the explicit softmax (benchmarks/bench_fused_attention.py compares the two)
     use_fused_kernel = True
-    # True: the fused kernel under CPU autocast too (benchmarks/bench_cpu_amp.py times both)
+    # True: the fused kernel under CPU autocast too (benchmarks/bench_cpu_amp.py times both;
+    # with dropout on the CPU the explicit path is taken either way, see _fused_applies)
     fused_kernel_in_cpu_autocast = False
 
     def __init__(self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0):
@@ -173,7 +174,8 @@ class MultiHeadAttention(nn.Module):
             return False
         # under CPU autocast (bfloat16) the fused kernel ran at about half the explicit path's
         # rate (docs/RESULTS.md, "bfloat16 on the CPU"), so low-precision CPU attention takes
-        # the explicit path
+        # the explicit path. Keyed on the type, so a model cast wholesale to bfloat16 takes it
+        # too; float16 on the CPU was not measured and is treated alike
         low_precision_cpu = q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16)
         return self.fused_kernel_in_cpu_autocast or not low_precision_cpu
 

@@ -48,8 +48,12 @@ def similarity_buckets(v_hist: torch.Tensor, mask: torch.Tensor, n_buckets: int)
         LongTensor ``[B, T, T]``; pairs involving a padded slot get bucket 0 (never used:
         padding neither attends nor is attended). A zero vector has cosine 0 with anything.
     """
-    v = F.normalize(v_hist.float(), dim=-1)
-    cos = torch.matmul(v, v.transpose(1, 2)).clamp(-1.0, 1.0)
+    # in float32 even under autocast (enable_amp): bfloat16 cosines moved about one pair in
+    # eight into a neighbouring bucket, so training would learn E_sim rows against other
+    # buckets than evaluation (float32) looks up
+    with torch.autocast(v_hist.device.type, enabled=False):
+        v = F.normalize(v_hist.float(), dim=-1)
+        cos = torch.matmul(v, v.transpose(1, 2)).clamp(-1.0, 1.0)
     buckets = torch.round((cos + 1.0) / 2.0 * n_buckets).long().clamp(0, n_buckets)
     pair_mask = mask[:, :, None] & mask[:, None, :]
     return buckets.masked_fill(~pair_mask.to(torch.bool), 0)
