@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|tiger_t5_seeds   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -102,15 +102,18 @@ t5_recipe)  # TIGER, LETTER and BBQRec at seed 2021, 20 epochs at peak 0.001 wit
     --adopt=$(records $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json \
       $R/BBQRec-Beauty-Dec-04-2026_03-58-39-d6dac5.json)
   ;;
-tiger_t5_seeds)  # TIGER at the generator changes (overlay T5 on C), two seeds, each on its own saved
-  # 150-epoch stage 1 (--tokenizer_only --tokenizer_epochs=150 --tokenizer_eval_step=50 --seed=S)
+t5_seeds)  # TIGER and LETTER at the generator changes (overlay T5 on C), two seeds; TIGER on its
+  # saved 150-epoch stage 1s (--tokenizer_only --tokenizer_epochs=150 --tokenizer_eval_step=50
+  # --seed=S), LETTER training its own stage 1 in each run
   T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
-  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020,2021 --config_files=$C,$T5 \
+  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C,$T5 \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
-    --out=$OUT/tiger_t5_seeds \
-    --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json)
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    --out=$OUT/t5_seeds \
+    --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
+      $R/LETTER-Beauty-Dec-04-2026_10-02-06-9c0936.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json)
   ;;
 *)
-  echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|tiger_t5_seeds" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds" >&2; exit 2 ;;
 esac
