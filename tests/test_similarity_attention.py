@@ -124,7 +124,7 @@ def test_padding_never_changes_outputs():
 def test_bfloat16_autocast_modulates_in_bfloat16_and_trains_e_sim(monkeypatch):
     """Under CPU autocast (enable_amp) the modulated values stay in the values' bfloat16
     instead of being promoted to E_sim's float32; the output stays near float32's and
-    E_sim still gets a gradient."""
+    E_sim still gets a float32 gradient."""
     _, sim = pair()
     with torch.no_grad():
         sim.sim_embedding.weight.normal_(1.0, 0.3)
@@ -142,14 +142,14 @@ def test_bfloat16_autocast_modulates_in_bfloat16_and_trains_e_sim(monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = sim(x, x, key_mask=token_mask, item_sim_buckets=buckets)
     monkeypatch.undo()
-    # the weights @ modulated values product: its left operand has the extra d_head axis
+    # the weights @ modulated values product: its left operand is 5-D, [B, H, T, L, S]
     mixes = [s for s in seen if len(s[0]) == 5]
     assert mixes and all(a == b == torch.bfloat16 for _, a, b in mixes)
     assert low.dtype == torch.bfloat16
     assert torch.allclose(low.float(), full, atol=0.05)
     low.float().pow(2).sum().backward()
     grad = sim.sim_embedding.weight.grad
-    assert grad is not None and grad.abs().sum() > 0
+    assert grad is not None and grad.dtype == torch.float32 and grad.abs().sum() > 0
 
 
 def test_similarity_buckets_ignore_autocast():
