@@ -24,8 +24,14 @@ def add_generator_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
 
 
-def seed_and_threads(args) -> None:
-    """What every synthetic benchmark does first: its thread count, then seed 0."""
+def seed_and_threads(args, keep_freed_memory: bool = True) -> None:
+    """What every synthetic benchmark does first: its thread count, glibc's malloc told to keep
+    freed memory (as every run does by default, the ``keep_freed_memory`` key; without it each
+    step's large buffers are faulted in again and elementwise work looks several times
+    dearer than in a run), then seed 0."""
+    if keep_freed_memory:
+        from recbole_bbq.allocator import keep_freed_memory as keep
+        keep()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -59,7 +59,7 @@ def main(argv=None):
     from recbole_bbq.allocator import keep_freed_memory
 
     applied = keep_freed_memory() if args.keep_freed_memory == "on" else False
-    seed_and_threads(args)
+    seed_and_threads(args, keep_freed_memory=False)  # applied above, or not, per --keep_freed_memory
     levels = [256, 256, 256, 4]
     codes = random_id_table(levels, args.items, unique_last_level=True)
     gen = build_generator(args, levels).train()

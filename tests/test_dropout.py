@@ -3,7 +3,7 @@ and the generator's attention using it in training."""
 import pytest
 import torch
 
-from recbole_bbq.modules.dropout import Dropout, dropout, keep_mask
+from recbole_bbq.modules.dropout import Dropout, dropout, keep_mask, scaled_keep_mask
 from recbole_bbq.modules.generator import MultiHeadAttention
 
 
@@ -12,21 +12,34 @@ def test_every_element_is_kept_with_probability_one_minus_p(p):
     torch.manual_seed(0)
     n = 3_000_000
     keep = keep_mask((n,), p).float()
-    # binomial sd of a rate over 1M draws is at most 5e-4; each residue mod 3 is one int16
-    # lane of the random words, so a biased lane (the word's top bits) would show here
-    for lane in range(3):
-        assert abs(keep[lane::3].mean().item() - (1 - p)) < 3e-3
+    # binomial sd of a rate over 750k draws is at most 6e-4; each residue mod 4 is one int16
+    # lane of the random words, so a biased lane (e.g. a word's sign bit left at 0) would show
+    for lane in range(4):
+        assert abs(keep[lane::4].mean().item() - (1 - p)) < 3e-3
     # neighbours are independent: P(both kept) = (1 - p)^2
     assert abs((keep[:-1] * keep[1:]).mean().item() - (1 - p) ** 2) < 3e-3
 
 
 def test_kept_elements_are_scaled_and_dropped_ones_are_zero():
     torch.manual_seed(1)
-    x = torch.rand(4001, 7) + 0.5  # no zeros, odd size (not a multiple of 3)
+    x = torch.rand(4001, 7) + 0.5  # no zeros, odd size (not a multiple of 4)
     y = dropout(x, 0.25, training=True)
     kept = y != 0
     assert 0.7 < kept.float().mean().item() < 0.8
     assert torch.allclose(y[kept], x[kept] / 0.75)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_scaled_mask_drops_the_same_elements_in_the_input_type(dtype):
+    torch.manual_seed(6)
+    keep = keep_mask((5, 1001), 0.3)
+    torch.manual_seed(6)
+    scaled = scaled_keep_mask((5, 1001), 0.3, dtype)
+    assert scaled.dtype == dtype and scaled.shape == (5, 1001)
+    assert torch.equal(scaled != 0, keep)
+    assert torch.equal(scaled[keep], torch.full_like(scaled[keep], 1 / 0.7))
+    x = torch.rand(5, 1001, dtype=dtype) + 0.5
+    assert dropout(x, 0.3).dtype == dtype
 
 
 def test_gradient_uses_the_forward_mask():
