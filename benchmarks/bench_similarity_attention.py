@@ -18,24 +18,8 @@ import argparse
 
 import torch
 
-import recbole_bbq  # noqa: F401  (applies the RecBole compatibility fixes)
-from recbole.data import create_dataset, data_preparation
-from recbole_bbq.config import Config
-from recbole_bbq.trainer import TwoStageTrainer
-from recbole_bbq.utils import get_model
-
+from _real import build_with_tokenizer, first_batches
 from _timing import alternating_samples_per_s
-
-
-def build(name, args):
-    config = Config(name, args.dataset, config_file_list=args.config_files.split(","),
-                    config_dict={"use_gpu": torch.cuda.is_available(), "state": "WARNING",
-                                 "tokenizer_checkpoint": args.tokenizer_checkpoint})
-    train, _, _ = data_preparation(config, create_dataset(config))
-    torch.manual_seed(0)
-    model = get_model(name)(config, train.dataset).to(config["device"])
-    TwoStageTrainer(config, model).load_tokenizer(args.tokenizer_checkpoint)
-    return model, train
 
 
 def main(argv=None):
@@ -48,13 +32,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     models = {}
     for name in ("BBQRec", "BBQRec_S"):
-        model, train = build(name, args)
+        model, train = build_with_tokenizer(name, args.dataset, args.config_files,
+                                            args.tokenizer_checkpoint)
         models[name] = (model, torch.optim.AdamW(model.generator.parameters(), lr=1e-3))
-    batches = []
-    for batch in train:
-        batches.append(batch.to(models["BBQRec"][0].device))
-        if len(batches) == args.batches:
-            break
+    batches = first_batches(train, args.batches, models["BBQRec"][0].device)
+
     def step(name, amp=False):
         model, optimizer = models[name]
 
