@@ -48,9 +48,8 @@ def keep_mask(shape, p: float, device=None) -> torch.Tensor:
 def scaled_keep_mask(shape, p: float, dtype: torch.dtype, device=None) -> torch.Tensor:
     """The mask of :func:`keep_mask` already in ``dtype`` and scaled: ``1 / (1 - p)`` where
     kept, 0 where dropped (the same draws as :func:`keep_mask` drop the same elements)."""
-    keep = _random_lanes(math.prod(shape), device) >= _threshold(p)
     # conversion then in-place scaling: 1.7x faster than torch.where on activation-sized masks
-    return keep.to(dtype).mul_(1.0 / (1.0 - p)).view(shape)
+    return keep_mask(shape, p, device).to(dtype).mul_(1.0 / (1.0 - p))
 
 
 class _MaskedScale(torch.autograd.Function):
