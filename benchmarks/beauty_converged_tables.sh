@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -114,6 +114,15 @@ t5_seeds)  # TIGER and LETTER at the generator changes (overlay T5 on C), two se
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
       $R/LETTER-Beauty-Dec-04-2026_10-02-06-9c0936.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json)
   ;;
+letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epochs (the default)
+  # instead of 5, against TIGER at the same seed, both on the generator changes (overlay T5 on C)
+  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
+  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 \
+    --out=$OUT/letter_cf30 \
+    --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/LETTER-Beauty-Dec-04-2026_13-34-25-3c5232.json)
+  ;;
 *)
-  echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30" >&2; exit 2 ;;
 esac
