@@ -4,7 +4,7 @@
         [--d_model 128 --layers 4 --heads 6 --d_head 64 --d_ff 1024] [--threads N]
     python benchmarks/bench_dropout.py --tokenizer_checkpoint=saved/TIGER-Beauty-...-tokenizer.pth \
         [--model TIGER] [--dataset Beauty] [--config_files benchmarks/configs/beauty_converged_cpu.yaml]
-        [--dropout 0.1] [--steps 40] [--compare_with /tmp/dropout_before.py]
+        [--dropout 0.1] [--steps 40] [--compare_with /tmp/dropout_before.py] [--profile 5]
 
 One process, one model, alternating the variants step by step over the same batches, so
 machine noise hits them alike. Prints samples/s of each and their ratios. Without
@@ -78,6 +78,8 @@ def main(argv=None):
     p.add_argument("--config_files", default="benchmarks/configs/beauty_converged_cpu.yaml")
     p.add_argument("--compare_with", default=None,
                    help="another version of modules/dropout.py whose dropout() is timed too")
+    p.add_argument("--profile", type=int, default=0,
+                   help="then profile this many steps of this mask (torch.profiler, top ops)")
     args = p.parse_args(argv)
     seed_and_threads(args)
     module, loss, batches = (real if args.tokenizer_checkpoint else synthetic)(args)
@@ -123,6 +125,12 @@ def main(argv=None):
                                                "batch", "history", "real_items")}
         if not args.tokenizer_checkpoint else "the model's config",
     }, indent=1))
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for b in batches[2:2 + args.profile]:
+                steps["cheap_cpu_mask"](b)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
 if __name__ == "__main__":
