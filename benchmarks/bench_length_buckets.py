@@ -24,6 +24,7 @@ from recbole_bbq.config import Config
 from recbole_bbq.model import BBQRec, TIGER
 from recbole_bbq.modules.semantic_ids import build_semantic_ids
 
+from _real import first_batches
 from _timing import alternating_samples_per_s
 
 
@@ -76,11 +77,7 @@ def main(argv=None):
     train, _, _ = data_preparation(config, create_dataset(config))
     torch.manual_seed(0)
     model, step = (generator_step if args.stage == "generator" else tokenizer_step)(config, train)
-    batches = []
-    for batch in train:
-        batches.append(batch.to(config["device"]))
-        if len(batches) == args.batches:
-            break
+    batches = first_batches(train, args.batches, config["device"])
     model.train()
     step(1)(batches[0])  # warm-up (allocator, kernels)
     rate = alternating_samples_per_s({1: step(1), args.chunks: step(args.chunks)}, batches)
