@@ -14,6 +14,7 @@ import sys
 from recbole_bbq.compat import CheckpointError
 from recbole_bbq.config import ConfigError, parse_overrides
 from recbole_bbq.data.feature_store import FeatureFileError
+from recbole_bbq.modules.semantic_ids import SemanticIDTableError
 from recbole_bbq.quick_start import run_recbole_bbq
 
 COMMON_KEYS = """\
@@ -23,6 +24,7 @@ any configuration key as --key=value (values parsed as YAML), for example:
   --weight_decay=0.01 --weight_decay_scope=matrices --clip_grad_norm="{max_norm: 1.0}"
   --tokenizer_epochs=20 --modalities=[text,category] --beam_size=20
   --tokenizer_checkpoint=saved/<run>-tokenizer.pth   reuse a tokenizer (skip stage 1)
+  --semantic_ids_file=ids.tsv                        train the generator on these IDs (skip stage 1)
   --tokenizer_only                                   train and save stage 1 only, print its path
   --resume_checkpoint=saved/<run>-latest.pth         resume stage 2 exactly where it stopped
   --shuffle_semantic_ids=True                        the shuffled-ID control run
@@ -84,7 +86,7 @@ def main(argv=None) -> dict:
     """Dispatch the command line; see the module docstring."""
     try:
         return _main(argv)
-    except (ConfigError, CheckpointError, FeatureFileError) as exc:
+    except (ConfigError, CheckpointError, FeatureFileError, SemanticIDTableError) as exc:
         if os.environ.get("RECBOLE_BBQ_DEBUG") == "1":
             raise
         print(f"run_recbole_bbq.py: error: {exc}", file=sys.stderr)

@@ -193,7 +193,7 @@ def run_distributed(config, model, dataset, config_file_list, config_dict, saved
     tokenizer = None
     model_class = get_model(config["model"])
     if (getattr(model_class, "is_generative", False) and not config["tokenizer_checkpoint"]
-            and not config["resume_checkpoint"]):
+            and not config["semantic_ids_file"] and not config["resume_checkpoint"]):
         tokenizer = train_tokenizer_only(config["model"], config["dataset"], config_file_list,
                                          {**config_dict, "nproc": 1}, save=True)
         config_dict["tokenizer_checkpoint"] = tokenizer["tokenizer_checkpoint"]

@@ -153,6 +153,66 @@ def test_loaded_tokenizer_trains_the_same_generator_as_stage_one_in_process(work
     assert first["test_result"] == second["test_result"]
 
 
+def test_semantic_ids_file_replaces_stage_one_with_the_ids_it_holds(workdir, monkeypatch):
+    """Another tool's IDs, in file order unlike the dataset's, with one colliding pair: the
+    generator gets each item's row by token, and the pair gets the extra level."""
+    config = tiny_config(workdir, workdir / "data")
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("stage 1 ran although a semantic-ID table was given")
+
+    monkeypatch.setattr(TwoStageTrainer, "fit_tokenizer", must_not_train)
+    rng = np.random.default_rng(0)
+    tokens = [f"i{i}" for i in rng.permutation(40)]
+    table = {token: (n % 5, n // 5) for n, token in enumerate(tokens)}
+    table[tokens[1]] = table[tokens[0]]  # two items share an ID
+    path = workdir / "external-ids.tsv"
+    path.write_text("item_id\tlevel_1\tlevel_2\n"
+                    + "".join(f"{t}\t{a}\t{b}\n" for t, (a, b) in table.items()))
+    captured = {}
+    real_start = TwoStageTrainer._start_generator_phase
+
+    def capture(self):
+        captured["codes"] = self.model.item_codes.cpu().numpy().copy()
+        captured["tokens"] = list(self.model.item_tokens)
+        captured["level_sizes"] = self.model.level_sizes.tolist()
+        real_start(self)
+
+    monkeypatch.setattr(TwoStageTrainer, "_start_generator_phase", capture)
+    result = main(["--model=TIGER", "--dataset=synth", f"--semantic_ids_file={path}",
+                   *as_argv(config)])
+    check_metrics(result)
+    installed = dict(zip(captured["tokens"][1:], map(tuple, captured["codes"][1:])))
+    assert {t: codes[:2] for t, codes in installed.items()} == table
+    assert {installed[tokens[0]][2], installed[tokens[1]][2]} == {0, 1}
+    assert captured["level_sizes"] == [5, 8, 2]
+    ids = result["semantic_ids"]
+    assert ids["semantic_ids_file"] == str(path) and ids["extra_level"]
+    assert ids["collisions_before_extra_level"]["colliding_items"] == 2
+    assert result["tokenizer_checkpoint"] is None
+
+
+def test_semantic_ids_file_errors_name_the_problem(workdir, capsys):
+    config = tiny_config(workdir, workdir / "data")
+    partial = workdir / "partial.tsv"
+    partial.write_text("item_id\tlevel_1\n" + "".join(f"i{i}\t{i}\n" for i in range(38)))
+
+    def error_of(*argv):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, *as_argv(config)])
+        assert exit_info.value.code == 2
+        return capsys.readouterr().err
+
+    err = error_of("--model=TIGER", "--dataset=synth", f"--semantic_ids_file={partial}")
+    assert f"{partial} has no ID for 2 of the dataset's 40 items (first: ['i3" in err
+    assert "'i38'" in err and "'i39'" in err
+    err = error_of("--model=TIGER", "--dataset=synth", f"--semantic_ids_file={partial}",
+                   "--tokenizer_checkpoint=saved/t.pth")
+    assert "either tokenizer_checkpoint or semantic_ids_file" in err
+    err = error_of("--model=BBQRec", "--dataset=synth", f"--semantic_ids_file={partial}")
+    assert "BBQRec's generator also reads its trained tokenizer" in err
+
+
 def test_tokenizer_for_another_item_set_is_rejected(workdir):
     config = tiny_config(workdir, workdir / "data")
     first = run_recbole_bbq("TIGER", "synth", config_dict=config)

@@ -243,6 +243,10 @@ class BBQRec(GenerativeRecommender):
         self.tokenizer.load_state_dict(weights)
 
     # ---------------------------------------------------------------- semantic IDs / stage 2
+    @property
+    def generator_uses_tokenizer(self) -> bool:
+        return self.similarity_attention or self.inherit_codebook_embeddings
+
     def set_semantic_ids(self, codes, level_sizes, stats=None) -> None:
         super().set_semantic_ids(codes, level_sizes, stats)
         if self._restoring:  # load_state_dict restores item_vectors and the generator weights

@@ -104,6 +104,12 @@ class GenerativeRecommender(SequentialRecommender):
         return build_semantic_ids(codes, level_sizes, self.resolve_collisions)
 
     @property
+    def generator_uses_tokenizer(self) -> bool:
+        """Whether stage 2 reads the trained tokenizer beyond the IDs, so that a bare table
+        of IDs (``semantic_ids_file``) cannot replace stage 1."""
+        return False
+
+    @property
     def has_semantic_ids(self) -> bool:
         return self.generator is not None
 

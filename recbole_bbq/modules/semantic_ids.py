@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+class SemanticIDTableError(ValueError):
+    """A semantic-ID table (``semantic_ids_file``) that is missing, malformed or does not
+    cover the dataset's items."""
+
+
 @dataclass
 class SemanticIDs:
     codes: np.ndarray  # [n_items, n_levels] int64; row 0 (padding item) is all -1
@@ -111,3 +116,49 @@ def semantic_id_table(item_tokens, codes) -> str:
     lines += [f"{tok}\t" + "\t".join(map(str, row))
               for tok, row in zip(item_tokens[1:], codes[1:])]
     return "\n".join(lines) + "\n"
+
+
+def read_semantic_id_table(path) -> tuple:
+    """Read a table in :func:`semantic_id_table`'s format: a header ``item_id level_1 ..
+    level_L`` (tab-separated), then one row per item with L non-negative integer codes.
+
+    Returns ``(item_tokens, codes [n, L] int64)`` in file order. Every problem raises
+    :class:`SemanticIDTableError` naming the file and the line or item at fault.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError as exc:
+        raise SemanticIDTableError(f"semantic_ids_file {path}: cannot be read ({exc.strerror})") from exc
+    rows = [(number, line.split("\t")) for number, line in enumerate(lines, 1) if line.strip()]
+    if not rows or rows[0][1][0].split(":")[0] != "item_id" or len(rows[0][1]) < 2:
+        raise SemanticIDTableError(
+            f"semantic_ids_file {path}: the first line must be the header "
+            f"'item_id<TAB>level_1<TAB>...' (the table a run writes beside its tokenizer)")
+    n_levels = len(rows[0][1]) - 1
+    tokens, codes, seen = [], [], {}
+    for number, fields in rows[1:]:
+        if len(fields) != n_levels + 1:
+            raise SemanticIDTableError(
+                f"semantic_ids_file {path}, line {number}: {len(fields) - 1} codes, "
+                f"the header has {n_levels} levels")
+        token = fields[0]
+        if token in seen:
+            raise SemanticIDTableError(
+                f"semantic_ids_file {path}, line {number}: item {token!r} already has an ID "
+                f"(line {seen[token]})")
+        try:
+            row = [int(value) for value in fields[1:]]
+        except ValueError:
+            raise SemanticIDTableError(
+                f"semantic_ids_file {path}, line {number}: item {token!r} has a code that is "
+                f"not an integer: {fields[1:]}") from None
+        if min(row) < 0:
+            raise SemanticIDTableError(
+                f"semantic_ids_file {path}, line {number}: item {token!r} has a negative code")
+        seen[token] = number
+        tokens.append(token)
+        codes.append(row)
+    if not tokens:
+        raise SemanticIDTableError(f"semantic_ids_file {path}: no item rows after the header")
+    return tokens, np.asarray(codes, dtype=np.int64)

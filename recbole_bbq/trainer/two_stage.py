@@ -23,7 +23,12 @@ from tqdm import tqdm
 from recbole_bbq import compat
 from recbole_bbq.data.alignment import align_rows
 from recbole_bbq.fileio import atomic_torch_save, atomic_write_text, to_plain
-from recbole_bbq.modules.semantic_ids import semantic_id_table
+from recbole_bbq.modules.semantic_ids import (
+    SemanticIDTableError,
+    build_semantic_ids,
+    read_semantic_id_table,
+    semantic_id_table,
+)
 from recbole_bbq.trainer.base import TrainingRunMixin, format_eta
 from recbole_bbq.trainer.checkpoint import seed_model_rngs, weights_only_safe
 
@@ -76,11 +81,18 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None):
         start = self._fit_started = time()
+        if self.config["tokenizer_checkpoint"] and self.config["semantic_ids_file"]:
+            raise SemanticIDTableError(
+                "give either tokenizer_checkpoint or semantic_ids_file, not both: each "
+                "replaces stage 1")
         if self.model.has_semantic_ids:  # resumed from a stage-2 checkpoint
             self.logger.info("semantic IDs restored from the checkpoint: stage 1 skipped")
             self.stage_times.setdefault("tokenizer", 0.0)  # the run record keeps stage 1's time
         elif self.config["tokenizer_checkpoint"]:
             self.load_tokenizer(self.config["tokenizer_checkpoint"])
+            self.stage_times["tokenizer"] = time() - start
+        elif self.config["semantic_ids_file"]:
+            self.load_semantic_id_table(self.config["semantic_ids_file"])
             self.stage_times["tokenizer"] = time() - start
         elif self.distributed:
             raise ValueError(
@@ -255,15 +267,43 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
             )
         rows, missing = align_rows(state["item_tokens"], self.model.item_tokens)
         if missing:
-            raise ValueError(
+            raise compat.CheckpointError(
                 f"tokenizer_checkpoint {path} has no semantic ID for {len(missing)} items of "
-                f"this dataset (first: {missing[:5]}); it was trained on another item set"
+                f"this dataset (first: {[str(t) for t in missing[:5]]}); it was trained on "
+                f"another item set"
             )
         codes = np.asarray(torch.as_tensor(state["item_codes"]).cpu())[np.concatenate([[0], rows])]
         self.model.load_tokenizer_state_dict(state["tokenizer"])
         self._install_semantic_ids(codes, state["level_sizes"], state.get("stats"))
         self.tokenizer_file = path
         self.logger.info(set_color("stage 1 skipped", "green") + f": tokenizer loaded from {path}")
+        self._log_semantic_id_stats()
+
+    def load_semantic_id_table(self, path):
+        """Skip stage 1 and train the generator on the IDs of a TSV: the table a run writes
+        beside its tokenizer, or another tool's IDs in that format (e.g. a published release's
+        index). Rows are matched to items by token; each level's vocabulary is its largest
+        code + 1; colliding IDs get the extra level as stage 1's would."""
+        model = self.model
+        if model.generator_uses_tokenizer:
+            raise SemanticIDTableError(
+                f"semantic_ids_file: {self.config['model']}'s generator also reads its trained "
+                f"tokenizer (similarity attention or inherited code embeddings), which a table "
+                f"of IDs does not hold; give its tokenizer_checkpoint instead")
+        tokens, codes = read_semantic_id_table(path)
+        rows, missing = align_rows(tokens, model.item_tokens)
+        if missing:
+            raise SemanticIDTableError(
+                f"semantic_ids_file {path} has no ID for {len(missing)} of the dataset's "
+                f"{len(rows)} items (first: {[str(t) for t in missing[:5]]})")
+        codes = codes[rows]
+        semantic_ids = build_semantic_ids(codes, (codes.max(axis=0) + 1).tolist(),
+                                          model.resolve_collisions)
+        stats = {**semantic_ids.stats, "semantic_ids_file": str(path)}
+        self._install_semantic_ids(semantic_ids.codes, semantic_ids.level_sizes, stats)
+        self.tokenizer_file = None  # no tokenizer was trained or loaded
+        self.logger.info(set_color("stage 1 skipped", "green")
+                         + f": {codes.shape[1]}-level semantic IDs read from {path}")
         self._log_semantic_id_stats()
 
 
