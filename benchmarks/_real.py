@@ -12,21 +12,22 @@ from recbole_bbq.trainer import TwoStageTrainer
 from recbole_bbq.utils import get_model
 
 
-def build_with_tokenizer(name, dataset, config_files, tokenizer_checkpoint, **overrides):
-    """``(model, train_loader)``: ``name`` built on ``dataset`` under ``config_files`` (a
-    comma-separated list) and ``overrides``, its stage 1 loaded from ``tokenizer_checkpoint``,
-    weights seeded with 0 so every variant built this way starts alike. Applies the
-    ``keep_freed_memory`` key as a run does."""
+def build_with_tokenizer(name, dataset, config_files, tokenizer_checkpoint, with_test=False,
+                         **overrides):
+    """``(model, train_loader)``, plus the test loader with ``with_test``: ``name`` built on
+    ``dataset`` under ``config_files`` (a comma-separated list) and ``overrides``, its stage 1
+    loaded from ``tokenizer_checkpoint``, weights seeded with 0 so every variant built this
+    way starts alike. Applies the ``keep_freed_memory`` key as a run does."""
     config = Config(name, dataset, config_file_list=config_files.split(","),
                     config_dict={"use_gpu": torch.cuda.is_available(), "state": "WARNING",
                                  "tokenizer_checkpoint": tokenizer_checkpoint, **overrides})
     if config["keep_freed_memory"]:
         keep_freed_memory()
-    train, _, _ = data_preparation(config, create_dataset(config))
+    train, _, test = data_preparation(config, create_dataset(config))
     torch.manual_seed(0)
     model = get_model(name)(config, train.dataset).to(config["device"])
     TwoStageTrainer(config, model).load_tokenizer(tokenizer_checkpoint)
-    return model, train
+    return (model, train, test) if with_test else (model, train)
 
 
 def first_batches(train, n: int, device) -> list:

@@ -205,8 +205,9 @@ class Config(RecBoleConfig):
         if not isinstance(c.get("keep_freed_memory"), bool):
             raise ConfigError(f"keep_freed_memory must be True or False, got "
                               f"{c.get('keep_freed_memory')!r}")
-        if c.get("amp_dtype") not in (None, "bfloat16", "float16"):
-            raise ConfigError(f"amp_dtype must be bfloat16 or float16, got {c.get('amp_dtype')!r}")
+        for key in ("amp_dtype", "eval_amp_dtype"):
+            if c.get(key) not in (None, "bfloat16", "float16"):
+                raise ConfigError(f"{key} must be bfloat16 or float16, got {c.get(key)!r}")
         for key in ("modalities", "drop_signals"):
             value = c.get(key)
             if isinstance(value, str):

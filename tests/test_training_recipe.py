@@ -9,6 +9,7 @@ from torch import nn
 from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq import compat
 from recbole_bbq.config import ConfigError
+from recbole_bbq.model import TIGER
 from recbole_bbq.quick_start import run_recbole_bbq
 from recbole_bbq.trainer import TwoStageTrainer
 from recbole_bbq.trainer.schedule import (
@@ -219,9 +220,41 @@ def test_enable_amp_trains_the_generator_in_the_chosen_precision(workdir, monkey
     assert torch.get_autocast_dtype("cpu") == torch.bfloat16  # CPU default, restored
 
 
-def test_amp_dtype_is_checked(workdir):
-    config = tiny_config(workdir, workdir / "data", amp_dtype="fp8")
-    with pytest.raises(ConfigError, match="amp_dtype must be bfloat16 or float16"):
+@pytest.mark.parametrize("eval_amp_dtype, expected", [(None, torch.float32),
+                                                        ("bfloat16", torch.bfloat16)])
+def test_eval_amp_dtype_scores_in_that_precision_and_returns_float32(workdir, monkeypatch,
+                                                                     eval_amp_dtype, expected):
+    """Training stays float32 (no enable_amp); only scoring runs under autocast, and the
+    evaluator still gets float32 scores."""
+    heads, scores = set(), set()
+    real_predict = TIGER.full_sort_predict
+    real_batch_eval = TwoStageTrainer._full_sort_batch_eval
+
+    def predict(self, interaction):
+        hook = self.generator.heads[0].register_forward_hook(
+            lambda module, inputs, output: heads.add(output.dtype))
+        try:
+            return real_predict(self, interaction)
+        finally:
+            hook.remove()
+
+    def batch_eval(self, batched_data):
+        out = real_batch_eval(self, batched_data)
+        scores.add(out[1].dtype)
+        return out
+
+    monkeypatch.setattr(TIGER, "full_sort_predict", predict)
+    monkeypatch.setattr(TwoStageTrainer, "_full_sort_batch_eval", batch_eval)
+    config = tiny_config(workdir, workdir / "data", eval_amp_dtype=eval_amp_dtype)
+    result = run_recbole_bbq("TIGER", "synth", config_dict=config)
+    assert heads == {expected} and scores == {torch.float32}
+    assert all(math.isfinite(v) for v in result["test_result"].values())
+
+
+@pytest.mark.parametrize("key", ["amp_dtype", "eval_amp_dtype"])
+def test_amp_dtype_is_checked(workdir, key):
+    config = tiny_config(workdir, workdir / "data", **{key: "fp8"})
+    with pytest.raises(ConfigError, match=f"{key} must be bfloat16 or float16"):
         run_recbole_bbq("TIGER", "synth", config_dict=config)
 
 

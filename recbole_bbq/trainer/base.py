@@ -208,6 +208,14 @@ class TrainingRunMixin:
         with autocast_dtype(self.device.type, self.config["amp_dtype"] if self.enable_amp else None):
             return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
 
+    def _full_sort_batch_eval(self, batched_data):
+        dtype = self.config["eval_amp_dtype"]
+        if not dtype:
+            return super()._full_sort_batch_eval(batched_data)
+        with torch.autocast(self.device.type, dtype=getattr(torch, dtype)):
+            interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        return interaction, scores.float(), positive_u, positive_i
+
     def _generate_train_loss_output(self, epoch_idx, s_time, e_time, losses):
         text = super()._generate_train_loss_output(epoch_idx, s_time, e_time, losses)
         if self._eta_origin is None:

@@ -1,0 +1,122 @@
+"""Beam search over a real test split, as RecBole's evaluator calls it: users/s, the projected
+time of the whole split, and (``--amp``) bfloat16 autocast against float32.
+
+    python benchmarks/bench_beam_split.py --tokenizer_checkpoint=saved/TIGER-Beauty-...-tokenizer.pth \
+        [--model TIGER] [--dataset Beauty] \
+        [--config_files benchmarks/configs/beauty_converged_cpu.yaml,benchmarks/configs/generator_full_size.yaml] \
+        [--batches 8] [--eval_batch 256] [--amp] [--profile 2]
+    python benchmarks/bench_beam_split.py --checkpoint=saved/LETTER-Beauty-...pth --amp [--batches 0]
+
+With ``--tokenizer_checkpoint`` the generator is built at the configured size with seeded
+random weights: the search's cost does not depend on what the weights learned (the same
+beams, levels and prefix tree are walked). With ``--checkpoint`` a trained model is loaded, so
+``--amp`` also reports what bfloat16 changes in the answers: the share of users whose top-10
+differs from float32's, and recall/NDCG@10 of both. ``--batches 0`` runs the whole split.
+Batches are the test loader's own (``eval_batch`` users, RecBole's full-sort collation); the
+variants alternate batch by batch in one process, so machine noise hits them alike.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+import torch
+
+from _synthetic import seed_and_threads
+
+CONFIGS = "benchmarks/configs/beauty_converged_cpu.yaml,benchmarks/configs/generator_full_size.yaml"
+
+
+def load(args):
+    """``(model, test_loader)`` for a trained checkpoint or a seeded model on a saved stage 1."""
+    from recbole.data import data_preparation
+
+    if args.checkpoint:
+        from recbole_bbq.recommend import load_trained
+        trained = load_trained(args.checkpoint)
+        trained.config["eval_batch_size"] = args.eval_batch
+        _, _, test = data_preparation(trained.config, trained.dataset)
+        return trained.model, test
+    from _real import build_with_tokenizer
+    model, _, test = build_with_tokenizer(args.model, args.dataset, args.config_files,
+                                          args.tokenizer_checkpoint, with_test=True,
+                                          eval_batch_size=args.eval_batch)
+    return model.eval(), test
+
+
+def top10_and_hits(scores, positive_u, positive_i):
+    top = scores.topk(10, dim=1).indices
+    hit = torch.zeros_like(top, dtype=torch.bool)
+    for rank in range(10):  # one target per user in leave-one-out splits
+        hit[positive_u, rank] = top[positive_u, rank] == positive_i
+    return top, hit
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tokenizer_checkpoint", help="a saved stage 1 (random generator weights)")
+    source.add_argument("--checkpoint", help="a trained model checkpoint")
+    p.add_argument("--model", default="TIGER")
+    p.add_argument("--dataset", default="Beauty")
+    p.add_argument("--config_files", default=CONFIGS)
+    p.add_argument("--eval_batch", type=int, default=256, help="users per batch")
+    p.add_argument("--batches", type=int, default=8, help="timed test batches (0: all)")
+    p.add_argument("--amp", action="store_true", help="also time bfloat16 autocast")
+    p.add_argument("--profile", type=int, default=0, help="profile N batches per variant")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    seed_and_threads(args)
+    model, test = load(args)
+    n_users_split = len(test.dataset)
+    batches = []
+    for batch in test:
+        batches.append(batch)
+        if len(batches) == args.batches + 1:  # one more: the untimed warm-up
+            break
+    variants = {"float32": contextlib.nullcontext}
+    if args.amp:
+        variants["bfloat16"] = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    with torch.no_grad():
+        for amp in variants.values():
+            with amp():
+                model.full_sort_predict(batches[0][0])
+        elapsed = dict.fromkeys(variants, 0.0)
+        tops, hits = {name: [] for name in variants}, {name: [] for name in variants}
+        for i, (interaction, _, positive_u, positive_i) in enumerate(batches[1:]):
+            for name in (list(variants) if i % 2 == 0 else list(variants)[::-1]):
+                start = time.perf_counter()
+                with variants[name]():
+                    scores = model.full_sort_predict(interaction)
+                elapsed[name] += time.perf_counter() - start
+                top, hit = top10_and_hits(scores, positive_u, positive_i)
+                tops[name].append(top)
+                hits[name].append(hit)
+    n_users = sum(len(b[0]) for b in batches[1:])
+    print(f"{type(model).__name__}, {n_users} test users in {len(batches) - 1} batches of "
+          f"{args.eval_batch} (split: {n_users_split}), beam {model.beam_size}, "
+          f"{torch.get_num_threads()} threads")
+    for name, seconds in elapsed.items():
+        rate = n_users / seconds
+        hit = torch.cat(hits[name])
+        recall = hit.any(1).float().mean().item()
+        ndcg = (hit.float() / torch.log2(torch.arange(2, 12).float())).sum(1).mean().item()
+        print(f"  {name}: {rate:.1f} users/s, whole split {n_users_split / rate:.0f} s; "
+              f"recall@10 {recall:.4f}, ndcg@10 {ndcg:.4f}")
+    if args.amp:
+        same = torch.cat([(a == b).all(1) for a, b in zip(tops["float32"], tops["bfloat16"])])
+        print(f"  bfloat16 / float32: {elapsed['float32'] / elapsed['bfloat16']:.2f}x; top-10 "
+              f"identical for {same.float().mean().item():.1%} of users")
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+        for name, amp in variants.items():
+            with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof, amp():
+                for interaction, *_ in batches[1: 1 + args.profile]:
+                    model.full_sort_predict(interaction)
+            print(f"--- profile, {name}")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
+
+
+if __name__ == "__main__":
+    main()
