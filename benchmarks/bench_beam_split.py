@@ -73,8 +73,9 @@ def main(argv=None):
     batches = []
     for batch in test:
         batches.append(batch)
-        if len(batches) == args.batches + 1:  # one more: the untimed warm-up
+        if args.batches and len(batches) == args.batches + 1:  # the first: an untimed warm-up
             break
+    timed = batches[1:] if args.batches else batches  # the whole split: warm-up counted again
     variants = {"float32": contextlib.nullcontext}
     if args.amp:
         variants["bfloat16"] = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
@@ -84,7 +85,7 @@ def main(argv=None):
                 model.full_sort_predict(batches[0][0])
         elapsed = dict.fromkeys(variants, 0.0)
         tops, hits = {name: [] for name in variants}, {name: [] for name in variants}
-        for i, (interaction, _, positive_u, positive_i) in enumerate(batches[1:]):
+        for i, (interaction, _, positive_u, positive_i) in enumerate(timed):
             for name in (list(variants) if i % 2 == 0 else list(variants)[::-1]):
                 start = time.perf_counter()
                 with variants[name]():
@@ -93,8 +94,8 @@ def main(argv=None):
                 top, hit = top10_and_hits(scores, positive_u, positive_i)
                 tops[name].append(top)
                 hits[name].append(hit)
-    n_users = sum(len(b[0]) for b in batches[1:])
-    print(f"{type(model).__name__}, {n_users} test users in {len(batches) - 1} batches of "
+    n_users = sum(len(b[0]) for b in timed)
+    print(f"{type(model).__name__}, {n_users} test users in {len(timed)} batches of "
           f"{args.eval_batch} (split: {n_users_split}), beam {model.beam_size}, "
           f"{torch.get_num_threads()} threads")
     for name, seconds in elapsed.items():
@@ -105,14 +106,18 @@ def main(argv=None):
         print(f"  {name}: {rate:.1f} users/s, whole split {n_users_split / rate:.0f} s; "
               f"recall@10 {recall:.4f}, ndcg@10 {ndcg:.4f}")
     if args.amp:
-        same = torch.cat([(a == b).all(1) for a, b in zip(tops["float32"], tops["bfloat16"])])
+        pairs = list(zip(tops["float32"], tops["bfloat16"]))
+        same = torch.cat([(a == b).all(1) for a, b in pairs]).float().mean().item()
+        shared = torch.cat([(a.unsqueeze(2) == b.unsqueeze(1)).any(2).sum(1) for a, b in pairs])
+        same_set = (shared == 10).float().mean().item()
         print(f"  bfloat16 / float32: {elapsed['float32'] / elapsed['bfloat16']:.2f}x; top-10 "
-              f"identical for {same.float().mean().item():.1%} of users")
+              f"identical in order for {same:.1%} of users, as a set for {same_set:.1%}; "
+              f"{shared.float().mean().item():.2f} of 10 items shared on average")
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
         for name, amp in variants.items():
             with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof, amp():
-                for interaction, *_ in batches[1: 1 + args.profile]:
+                for interaction, *_ in timed[: args.profile]:
                     model.full_sort_predict(interaction)
             print(f"--- profile, {name}")
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))

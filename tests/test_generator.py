@@ -281,6 +281,34 @@ def test_fused_attention_equals_the_explicit_softmax(causal, masked):
         assert torch.equal(fused[2], torch.zeros(5, 16))
 
 
+def test_fused_projections_give_the_separate_products_results(monkeypatch):
+    """q, k and v by one product over the stacked weights: the same loss, the same gradient
+    for every parameter and the same beam scores as three separate products, and the
+    checkpoint keys are unchanged."""
+    from recbole_bbq.modules.beam_search import SemanticIDTrie, constrained_beam_search
+
+    codes, mask, target = batch()
+    items = torch.stack([torch.randint(0, n, (30,), generator=torch.Generator().manual_seed(1))
+                         for n in LEVELS], dim=-1)
+    trie = SemanticIDTrie(torch.cat([torch.full((1, 3), -1), items]))
+    results = {}
+    for fused in (True, False):
+        monkeypatch.setattr(MultiHeadAttention, "fuse_projections", fused)
+        torch.manual_seed(0)
+        m = tiny(n_enc_layers=2, n_dec_layers=2)
+        loss = m.loss(codes, mask, target)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in m.named_parameters()}
+        leaves, scores = constrained_beam_search(m, codes, mask, trie, beam_size=4)
+        results[fused] = (loss.detach(), grads, leaves, scores, sorted(m.state_dict()))
+    (loss1, grads1, leaves1, scores1, keys1), (loss0, grads0, leaves0, scores0, keys0) = results.values()
+    assert keys1 == keys0
+    assert torch.allclose(loss1, loss0, atol=1e-6)
+    for name, grad in grads0.items():
+        assert torch.allclose(grads1[name], grad, atol=1e-6), name
+    assert torch.equal(leaves1, leaves0) and torch.allclose(scores1, scores0, atol=1e-5)
+
+
 def test_cpu_autocast_attention_takes_the_explicit_path(monkeypatch):
     """Under bfloat16 CPU autocast the fused kernel is about half as fast as the explicit
     softmax (benchmarks/bench_cpu_amp.py), so only float32 calls it; both stay close to the

@@ -103,6 +103,10 @@ class MultiHeadAttention(nn.Module):
     # True: the fused kernel under CPU autocast too (benchmarks/bench_cpu_amp.py times both;
     # with dropout on the CPU the explicit path is taken either way, see _fused_applies)
     fused_kernel_in_cpu_autocast = False
+    # self-attention projects q, k and v with one product over the three stacked weights (and
+    # cross-attention k and v with one); False: three (two) products, as the weights are stored
+    # (benchmarks/bench_dropout.py --variant fused_projections times both)
+    fuse_projections = True
 
     def __init__(self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0):
         super().__init__()
@@ -191,9 +195,24 @@ class MultiHeadAttention(nn.Module):
         """
         return torch.matmul(weights, v)
 
+    def _stacked(self, x: torch.Tensor, projections) -> list:
+        """``[self._split(p(x)) for p in projections]``, by one product when fusing: the
+        weights stay separate parameters (checkpoints keep their keys) and are stacked per
+        call, a copy of a few hundred kB against a third of the products' calls."""
+        if not self.fuse_projections:
+            return [self._split(p(x)) for p in projections]
+        weight = torch.cat([p.weight for p in projections])
+        return [self._split(part) for part in F.linear(x, weight).chunk(len(projections), dim=-1)]
+
     def project_kv(self, key_value: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Keys and values ``[B, H, Sk, d_head]`` (cacheable for incremental decoding)."""
-        return self._split(self.k_proj(key_value)), self._split(self.v_proj(key_value))
+        k, v = self._stacked(key_value, (self.k_proj, self.v_proj))
+        return k, v
+
+    def project_qkv(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values ``[B, H, S, d_head]`` of a self-attention input."""
+        q, k, v = self._stacked(x, (self.q_proj, self.k_proj, self.v_proj))
+        return q, k, v
 
     def forward(
         self,
@@ -203,6 +222,9 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False,
         **attn_kwargs,
     ) -> torch.Tensor:
+        if query is key_value:  # self-attention
+            q, k, v = self.project_qkv(query)
+            return self.attend_projected(q, k, v, key_mask=key_mask, causal=causal, **attn_kwargs)
         k, v = self.project_kv(key_value)
         return self.attend(query, k, v, key_mask=key_mask, causal=causal, **attn_kwargs)
 
@@ -217,6 +239,18 @@ class MultiHeadAttention(nn.Module):
     ) -> torch.Tensor:
         """Attention of ``query [B, Sq, d_model]`` over projected ``k, v [B, H, Sk, d_head]``."""
         q = self._split(self.q_proj(query))
+        return self.attend_projected(q, k, v, key_mask=key_mask, causal=causal, **attn_kwargs)
+
+    def attend_projected(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        key_mask: Optional[torch.Tensor] = None,
+        causal: bool = False,
+        **attn_kwargs,
+    ) -> torch.Tensor:
+        """Attention of projected ``q [B, H, Sq, d_head]`` over ``k, v``; output ``[B, Sq, d_model]``."""
         if self._fused_applies(q):
             out = self._fused(q, k, v, key_mask, causal)
             b, _, sq, _ = out.shape
@@ -340,11 +374,11 @@ class DecoderLayer(nn.Module):
         d_head]``. Returns the new hidden state and the extended self-attention cache.
         """
         h = self.norm_self(x)
-        k, v = self.self_attn.project_kv(h)
+        q, k, v = self.self_attn.project_qkv(h)
         if self_kv is not None:
             k = torch.cat([self_kv[0], k], dim=2)
             v = torch.cat([self_kv[1], v], dim=2)
-        x = x + self.dropout(self.self_attn.attend(h, k, v))  # new position sees all earlier
+        x = x + self.dropout(self.self_attn.attend_projected(q, k, v))  # sees all earlier
         return self._cross_and_ffn(x, cross_kv, memory_mask), (k, v)
 
 
