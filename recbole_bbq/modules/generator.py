@@ -228,18 +228,10 @@ class MultiHeadAttention(nn.Module):
         k, v = self.project_kv(key_value)
         return self.attend(query, k, v, key_mask=key_mask, causal=causal, **attn_kwargs)
 
-    def attend(
-        self,
-        query: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        key_mask: Optional[torch.Tensor] = None,
-        causal: bool = False,
-        **attn_kwargs,
-    ) -> torch.Tensor:
-        """Attention of ``query [B, Sq, d_model]`` over projected ``k, v [B, H, Sk, d_head]``."""
-        q = self._split(self.q_proj(query))
-        return self.attend_projected(q, k, v, key_mask=key_mask, causal=causal, **attn_kwargs)
+    def attend(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Attention of ``query [B, Sq, d_model]`` over projected ``k, v [B, H, Sk, d_head]``
+        (``key_mask``, ``causal`` and the rest as :meth:`attend_projected`)."""
+        return self.attend_projected(self._split(self.q_proj(query)), k, v, **kwargs)
 
     def attend_projected(
         self,
