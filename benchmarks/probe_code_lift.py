@@ -11,9 +11,12 @@ codes; TIGER's and LETTER's one content code) and per level, on the code alone
 generator's tuple tokens, which are what its generator sees.
 
     python benchmarks/probe_code_lift.py saved/BBQRec-Beauty-<run>.pth saved/TIGER-Beauty-<run>.pth \
-        [--out lift.json]
+        [saved/<run>-semantic_ids.tsv --dataset Beauty] [--out lift.json]
 
-Nothing is trained; each checkpoint's stage-1 codes are recomputed from its saved weights.
+Nothing is trained; each checkpoint's stage-1 codes are recomputed from its saved weights. A
+``.tsv`` argument is a semantic-ID table (the one a stage 1 writes, or ``semantic_ids_file``'s
+format), read against ``--dataset``; its columns are taken as they are (an extra level
+included, if the table has one).
 """
 from __future__ import annotations
 
@@ -86,21 +89,48 @@ def signal_codes(trained) -> dict:
     return out
 
 
+def table_codes(path: str, dataset_name: str, data_path: str):
+    """``(dataset, {"content": codes [n_items, L]})`` from a semantic-ID table, rows by the
+    dataset's internal item ids (row 0 and items the table lacks: -1)."""
+    from recbole.data import create_dataset
+
+    from recbole_bbq.config import Config
+    from recbole_bbq.data.alignment import align_rows
+    from recbole_bbq.modules.semantic_ids import read_semantic_id_table
+
+    config = Config("SASRec", dataset_name, config_dict={"data_path": data_path, "state": "WARNING"})
+    dataset = create_dataset(config)
+    tokens, codes = read_semantic_id_table(path)
+    rows, missing = align_rows(tokens, list(dataset.field2id_token[dataset.iid_field]))
+    if missing:
+        raise SystemExit(f"{path} has no ID for {len(missing)} items of {dataset_name}")
+    table = np.full((len(rows) + 1, codes.shape[1]), -1, dtype=np.int64)
+    table[1:] = codes[rows]
+    return dataset, {"content": table}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoints", nargs="+", help="trained generative-model checkpoints")
+    parser.add_argument("checkpoints", nargs="+",
+                        help="trained generative-model checkpoints, or semantic-ID tables (.tsv)")
+    parser.add_argument("--dataset", default="Beauty", help="the dataset of .tsv tables")
+    parser.add_argument("--data_path", default="dataset/")
     parser.add_argument("--out", default=None, help="write the tables as JSON here")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     report = []
     for checkpoint in args.checkpoints:
-        trained = load_trained(checkpoint)
-        pairs = consecutive_training_pairs(trained.dataset)
+        if checkpoint.endswith(".tsv"):
+            dataset, signals = table_codes(checkpoint, args.dataset, args.data_path)
+            model = "table"
+        else:
+            trained = load_trained(checkpoint)
+            dataset, signals, model = trained.dataset, signal_codes(trained), trained.config["model"]
+        pairs = consecutive_training_pairs(dataset)
         rng = np.random.default_rng(args.seed)
-        entry = {"checkpoint": checkpoint, "model": trained.config["model"], "pairs": int(len(pairs)),
-                 "signals": {}}
-        for name, codes in signal_codes(trained).items():
+        entry = {"checkpoint": checkpoint, "model": model, "pairs": int(len(pairs)), "signals": {}}
+        for name, codes in signals.items():
             entry["signals"][name] = lift_table(codes, pairs, rng)
         report.append(entry)
         print(f"\n{entry['model']} ({checkpoint}, {len(pairs)} consecutive training pairs)")
