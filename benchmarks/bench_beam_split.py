@@ -78,7 +78,7 @@ def main(argv=None):
     timed = batches[1:] if args.batches else batches  # the whole split: warm-up counted again
     variants = {"float32": contextlib.nullcontext}
     if args.amp:
-        variants["bfloat16"] = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+        variants["bfloat16"] = lambda: torch.autocast(model.device.type, dtype=torch.bfloat16)
     with torch.no_grad():
         for amp in variants.values():
             with amp():

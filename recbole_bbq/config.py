@@ -205,9 +205,14 @@ class Config(RecBoleConfig):
         if not isinstance(c.get("keep_freed_memory"), bool):
             raise ConfigError(f"keep_freed_memory must be True or False, got "
                               f"{c.get('keep_freed_memory')!r}")
-        for key in ("amp_dtype", "eval_amp_dtype"):
-            if c.get(key) not in (None, "bfloat16", "float16"):
-                raise ConfigError(f"{key} must be bfloat16 or float16, got {c.get(key)!r}")
+        if c.get("amp_dtype") not in (None, "bfloat16", "float16"):
+            raise ConfigError(f"amp_dtype must be bfloat16 or float16, got {c.get('amp_dtype')!r}")
+        if c.get("eval_amp_dtype") not in (None, "bfloat16", "float16"):
+            raise ConfigError(f"eval_amp_dtype must be ~ (float32), bfloat16 or float16, got "
+                              f"{c.get('eval_amp_dtype')!r}")
+        if c.get("tokenizer_checkpoint") and c.get("semantic_ids_file"):
+            raise ConfigError("give either tokenizer_checkpoint or semantic_ids_file, not both: "
+                              "each replaces stage 1")
         for key in ("modalities", "drop_signals"):
             value = c.get(key)
             if isinstance(value, str):

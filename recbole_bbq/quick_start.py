@@ -224,6 +224,9 @@ def train_tokenizer_only(model_name: str, dataset: str, config_files=None,
     if not getattr(model_class, "is_generative", False):
         raise ConfigError(f"{model_name} has no item tokenizer (not a generative model): "
                           f"only BBQRec and its variants, TIGER and LETTER have a stage 1")
+    if config["semantic_ids_file"]:
+        raise ConfigError("--tokenizer_only trains a stage 1, which semantic_ids_file replaces: "
+                          "drop one of them")
     seed_everything(config["seed"], config["reproducibility"])
     compat.start_logging(config)
     train_data, _, _ = data_preparation(config, create_dataset(config))

@@ -192,6 +192,49 @@ def test_semantic_ids_file_replaces_stage_one_with_the_ids_it_holds(workdir, mon
     assert result["tokenizer_checkpoint"] is None
 
 
+def write_table(path, codes_of):
+    path.write_text("item_id\tlevel_1\tlevel_2\n"
+                    + "".join(f"{t}\t{a}\t{b}\n" for t, (a, b) in codes_of.items()))
+    return path
+
+
+def test_semantic_ids_file_run_resumes_with_its_ids_and_no_tokenizer(workdir, monkeypatch):
+    config = tiny_config(workdir, workdir / "data", epochs=2)
+    table = write_table(workdir / "ids.tsv", {f"i{n}": (n % 4, n // 4) for n in range(40)})
+    real_epoch = TwoStageTrainer._train_epoch
+    calls = {"n": 0}
+
+    def crash_on_second(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated crash")
+        return real_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", crash_on_second)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_recbole_bbq("TIGER", "synth", config_dict={**config, "semantic_ids_file": str(table)})
+    latest = next((workdir / "saved").glob("*-latest.pth"))
+    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", real_epoch)
+    result = run_recbole_bbq("TIGER", "synth", config_dict={
+        **config, "semantic_ids_file": str(table), "resume_checkpoint": str(latest)})
+    assert result["tokenizer_checkpoint"] is None  # no tokenizer file was ever written
+    assert not list((workdir / "saved").glob("*-tokenizer.pth"))
+    assert result["semantic_ids"]["semantic_ids_file"] == str(table)
+    assert len(result["semantic_ids"]["semantic_ids_file_sha256"]) == 64
+    assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
+
+
+def test_semantic_ids_file_trains_bbqrec_without_similarity_attention(workdir, monkeypatch):
+    """BBQRec_S's generator needs only the IDs, so a table replaces its stage 1."""
+    monkeypatch.setattr(TwoStageTrainer, "fit_tokenizer",
+                        lambda *a, **k: pytest.fail("stage 1 ran although a table was given"))
+    table = write_table(workdir / "ids.tsv", {f"i{n}": (n % 4, n // 4) for n in range(40)})
+    config = tiny_config(workdir, workdir / "data", semantic_ids_file=str(table))
+    result = run_recbole_bbq("BBQRec_S", "synth", config_dict=config)
+    check_metrics(result)
+    assert result["semantic_ids"]["utilisation"] == [1.0, 1.0]
+
+
 def test_semantic_ids_file_errors_name_the_problem(workdir, capsys):
     config = tiny_config(workdir, workdir / "data")
     partial = workdir / "partial.tsv"
@@ -210,7 +253,10 @@ def test_semantic_ids_file_errors_name_the_problem(workdir, capsys):
                    "--tokenizer_checkpoint=saved/t.pth")
     assert "either tokenizer_checkpoint or semantic_ids_file" in err
     err = error_of("--model=BBQRec", "--dataset=synth", f"--semantic_ids_file={partial}")
-    assert "BBQRec's generator also reads its trained tokenizer" in err
+    assert f"{partial}: BBQRec's generator also reads its trained tokenizer" in err
+    err = error_of("--model=TIGER", "--dataset=synth", "--tokenizer_only",
+                   f"--semantic_ids_file={partial}")
+    assert "--tokenizer_only trains a stage 1, which semantic_ids_file replaces" in err
 
 
 def test_tokenizer_for_another_item_set_is_rejected(workdir):

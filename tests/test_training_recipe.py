@@ -251,10 +251,28 @@ def test_eval_amp_dtype_scores_in_that_precision_and_returns_float32(workdir, mo
     assert all(math.isfinite(v) for v in result["test_result"].values())
 
 
+def test_eval_amp_dtype_hands_the_evaluator_float32_scores_of_a_recbole_model(workdir, monkeypatch):
+    """SASRec's scores come out of autocast in bfloat16; the evaluator still gets float32."""
+    from recbole.model.sequential_recommender.sasrec import SASRec
+
+    from recbole_bbq.trainer import TrainingRunMixin
+
+    produced, handed = set(), set()
+    real_predict = SASRec.full_sort_predict
+    real_batch_eval = TrainingRunMixin._full_sort_batch_eval
+    monkeypatch.setattr(SASRec, "full_sort_predict",
+                        lambda self, i: (lambda out: produced.add(out.dtype) or out)(real_predict(self, i)))
+    monkeypatch.setattr(TrainingRunMixin, "_full_sort_batch_eval",
+                        lambda self, b: (lambda out: handed.add(out[1].dtype) or out)(real_batch_eval(self, b)))
+    config = tiny_config(workdir, workdir / "data", eval_amp_dtype="bfloat16")
+    run_recbole_bbq("SASRec", "synth", config_dict=config)
+    assert produced == {torch.bfloat16} and handed == {torch.float32}
+
+
 @pytest.mark.parametrize("key", ["amp_dtype", "eval_amp_dtype"])
 def test_amp_dtype_is_checked(workdir, key):
     config = tiny_config(workdir, workdir / "data", **{key: "fp8"})
-    with pytest.raises(ConfigError, match=f"{key} must be bfloat16 or float16"):
+    with pytest.raises(ConfigError, match=f"{key} must be .*bfloat16 or float16"):
         run_recbole_bbq("TIGER", "synth", config_dict=config)
 
 

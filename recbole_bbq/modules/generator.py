@@ -105,7 +105,7 @@ class MultiHeadAttention(nn.Module):
     fused_kernel_in_cpu_autocast = False
     # self-attention projects q, k and v with one product over the three stacked weights (and
     # cross-attention k and v with one); False: three (two) products, as the weights are stored
-    # (benchmarks/bench_dropout.py --variant fused_projections times both)
+    # (benchmarks/bench_fused_attention.py --switch fuse_projections times both)
     fuse_projections = True
 
     def __init__(self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0):

@@ -126,7 +126,7 @@ def read_semantic_id_table(path) -> tuple:
     :class:`SemanticIDTableError` naming the file and the line or item at fault.
     """
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             lines = handle.read().splitlines()
     except OSError as exc:
         raise SemanticIDTableError(f"semantic_ids_file {path}: cannot be read ({exc.strerror})") from exc
@@ -142,7 +142,7 @@ def read_semantic_id_table(path) -> tuple:
             raise SemanticIDTableError(
                 f"semantic_ids_file {path}, line {number}: {len(fields) - 1} codes, "
                 f"the header has {n_levels} levels")
-        token = fields[0]
+        token = fields[0].strip()
         if token in seen:
             raise SemanticIDTableError(
                 f"semantic_ids_file {path}, line {number}: item {token!r} already has an ID "

@@ -8,6 +8,7 @@ fresh best-score bookkeeping.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import defaultdict
 from logging import getLogger
@@ -74,17 +75,14 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         self.tokenizer_history = list(record.get("tokenizer_history", []))
         self.generator_epoch_times = list(record.get("generator_epoch_times", []))
         self.tokenizer_stopped_after_epochs = record.get("tokenizer_stopped_after_epochs")
-        self.tokenizer_file = record.get("tokenizer_file") or self.tokenizer_file
+        if "tokenizer_file" in record:  # None when stage 2 trained on a semantic_ids_file
+            self.tokenizer_file = record["tokenizer_file"]
         if record.get("semantic_id_stats"):
             self.model.semantic_id_stats = dict(record["semantic_id_stats"])
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None):
         start = self._fit_started = time()
-        if self.config["tokenizer_checkpoint"] and self.config["semantic_ids_file"]:
-            raise SemanticIDTableError(
-                "give either tokenizer_checkpoint or semantic_ids_file, not both: each "
-                "replaces stage 1")
         if self.model.has_semantic_ids:  # resumed from a stage-2 checkpoint
             self.logger.info("semantic IDs restored from the checkpoint: stage 1 skipped")
             self.stage_times.setdefault("tokenizer", 0.0)  # the run record keeps stage 1's time
@@ -287,9 +285,10 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         model = self.model
         if model.generator_uses_tokenizer:
             raise SemanticIDTableError(
-                f"semantic_ids_file: {self.config['model']}'s generator also reads its trained "
-                f"tokenizer (similarity attention or inherited code embeddings), which a table "
-                f"of IDs does not hold; give its tokenizer_checkpoint instead")
+                f"semantic_ids_file {path}: {self.config['model']}'s generator also reads its "
+                f"trained tokenizer (similarity attention or inherited code embeddings), which a "
+                f"table of IDs does not hold; give its tokenizer_checkpoint instead (BBQRec_S, "
+                f"or similarity_attention and inherit_codebook_embeddings False, take a table)")
         tokens, codes = read_semantic_id_table(path)
         rows, missing = align_rows(tokens, model.item_tokens)
         if missing:
@@ -299,7 +298,14 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         codes = codes[rows]
         semantic_ids = build_semantic_ids(codes, (codes.max(axis=0) + 1).tolist(),
                                           model.resolve_collisions)
-        stats = {**semantic_ids.stats, "semantic_ids_file": str(path)}
+        # the table stays outside the repository: the record keeps what identifies it
+        with open(path, "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()
+        stats = {**semantic_ids.stats, "semantic_ids_file": str(path),
+                 "semantic_ids_file_sha256": digest, "semantic_ids_file_rows": len(tokens)}
+        if len(tokens) > len(rows):
+            self.logger.info(f"semantic_ids_file {path}: {len(tokens) - len(rows)} rows name "
+                             f"items this dataset does not have; ignored")
         self._install_semantic_ids(semantic_ids.codes, semantic_ids.level_sizes, stats)
         self.tokenizer_file = None  # no tokenizer was trained or loaded
         self.logger.info(set_color("stage 1 skipped", "green")
