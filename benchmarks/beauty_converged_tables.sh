@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -132,6 +132,17 @@ letter_release_ids)  # the generator trained on the IDs LETTER's release publish
     --out=$OUT/letter_release_ids \
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/LETTER-Beauty-Dec-04-2026_15-39-35-7b091c.json)
   ;;
+letter_cf01)  # LETTER at seed 2020 with its collaborative term weighted 0.1 instead of 0.01
+  # (stage 1 by --tokenizer_only, then the generator on it), against TIGER, overlay T5 on C
+  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
+  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    --set LETTER:cf_weight=0.1 \
+    --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_16-26-14-5cfab5-tokenizer.pth \
+    --out=$OUT/letter_cf01 \
+    --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/LETTER-Beauty-Dec-04-2026_16-35-30-d5094d.json)
+  ;;
 *)
-  echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01" >&2; exit 2 ;;
 esac
