@@ -26,8 +26,9 @@ Whose code runs (cornac's is called, never copied):
 * similarity attention: our generator built as BBQRec builds it, stepped alternately with
   the plain one over the same batches (``_timing.alternating_samples_per_s``).
 * ``--amp``: ours again under bfloat16 autocast (``enable_amp: True``), a fresh generator on
-  the same batches, and the similarity/plain ratio under it; cornac has no such switch, so
-  its figure stays float32.
+  the same batches, and the similarity/plain ratio under it, and the batched beam search
+  under it (``eval_amp_dtype: bfloat16``); cornac has no such switch, so its figures stay
+  float32.
 """
 from __future__ import annotations
 
@@ -358,6 +359,12 @@ def main(argv=None):
     chunks = [interaction(hists[i : i + args.eval_batch], width=args.history)
               for i in range(0, len(hists), args.eval_batch)]
     ours_batched = len(hists) / timed(lambda: [plain.full_sort_predict(c) for c in chunks])[0]
+    if args.amp:  # the search as eval_amp_dtype: bfloat16 runs it
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            plain.full_sort_predict(chunks[0])  # warm-up of the bfloat16 kernels
+            ours_batched16 = len(hists) / timed(lambda: [plain.full_sort_predict(c) for c in chunks])[0]
+        amp_figures["beam_users_per_s_bf16_autocast"] = {"ours": ours_batched16, "cornac": cornac_one}
+        print(f"beam: ours under bf16 autocast {ours_batched16:.1f} users/s (batched)", flush=True)
     singles = [interaction([h], width=args.history) for h in hists]
     ours_one = len(hists) / timed(lambda: [plain.full_sort_predict(c) for c in singles])[0]
     print(f"beam: cornac {cornac_one:.1f}, ours {ours_batched:.1f} (batched), "
