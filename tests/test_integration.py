@@ -192,15 +192,8 @@ def test_semantic_ids_file_replaces_stage_one_with_the_ids_it_holds(workdir, mon
     assert result["tokenizer_checkpoint"] is None
 
 
-def write_table(path, codes_of):
-    path.write_text("item_id\tlevel_1\tlevel_2\n"
-                    + "".join(f"{t}\t{a}\t{b}\n" for t, (a, b) in codes_of.items()))
-    return path
-
-
-def test_semantic_ids_file_run_resumes_with_its_ids_and_no_tokenizer(workdir, monkeypatch):
-    config = tiny_config(workdir, workdir / "data", epochs=2)
-    table = write_table(workdir / "ids.tsv", {f"i{n}": (n % 4, n // 4) for n in range(40)})
+def crash_on_second_epoch(monkeypatch):
+    """Make the second generator epoch raise; returns the real ``_train_epoch`` to put back."""
     real_epoch = TwoStageTrainer._train_epoch
     calls = {"n": 0}
 
@@ -211,6 +204,19 @@ def test_semantic_ids_file_run_resumes_with_its_ids_and_no_tokenizer(workdir, mo
         return real_epoch(self, *args, **kwargs)
 
     monkeypatch.setattr(TwoStageTrainer, "_train_epoch", crash_on_second)
+    return real_epoch
+
+
+def write_table(path, codes_of):
+    path.write_text("item_id\tlevel_1\tlevel_2\n"
+                    + "".join(f"{t}\t{a}\t{b}\n" for t, (a, b) in codes_of.items()))
+    return path
+
+
+def test_semantic_ids_file_run_resumes_with_its_ids_and_no_tokenizer(workdir, monkeypatch):
+    config = tiny_config(workdir, workdir / "data", epochs=2)
+    table = write_table(workdir / "ids.tsv", {f"i{n}": (n % 4, n // 4) for n in range(40)})
+    real_epoch = crash_on_second_epoch(monkeypatch)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_recbole_bbq("TIGER", "synth", config_dict={**config, "semantic_ids_file": str(table)})
     latest = next((workdir / "saved").glob("*-latest.pth"))
@@ -279,16 +285,7 @@ def test_missing_item_features_name_the_file_and_items(workdir):
 
 def test_crash_mid_training_keeps_checkpoints_and_resume_finishes_the_run(workdir, monkeypatch):
     config = tiny_config(workdir, workdir / "data", epochs=3)
-    calls = {"n": 0}
-    real_epoch = TwoStageTrainer._train_epoch
-
-    def crash_on_second(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("simulated crash")
-        return real_epoch(self, *args, **kwargs)
-
-    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", crash_on_second)
+    real_epoch = crash_on_second_epoch(monkeypatch)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_recbole_bbq("TIGER", "synth", config_dict=config)
     saved = sorted(os.listdir(workdir / "saved"))
