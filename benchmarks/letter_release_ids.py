@@ -4,8 +4,9 @@ LETTER's release (HonghuiBao2000/LETTER) ships, for Beauty, the IDs its own toke
 (``data/Beauty/Beauty.index.json``: item index -> ``["<a_183>", "<b_70>", ...]``) and the
 user sequences it trained on (``Beauty.inter.json``: user index -> item indices, oldest
 first). Its items are numbered as in P5's ``sequential_data.txt`` minus one; this script
-checks that on every sequence before it trusts the mapping, then writes
-``item_id level_1 .. level_L`` rows keyed by ASIN (via P5's ``datamaps.json``).
+checks that on every sequence (P5's files read by ``dataset_prep.p5``) before it trusts the
+mapping, then writes ``item_id level_1 .. level_L`` rows keyed by ASIN (via P5's
+``datamaps.json``).
 
 Training our generator on these IDs (``--semantic_ids_file``) separates "our tokenizer" from
 "our generator and budget" when our LETTER or TIGER lands below the published numbers::
@@ -27,6 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dataset_prep.common import DatasetPrepError  # noqa: E402
+from dataset_prep.p5 import read_datamaps, read_sequences  # noqa: E402
 from recbole_bbq.fileio import atomic_write_text  # noqa: E402
 from recbole_bbq.modules.semantic_ids import semantic_id_table  # noqa: E402
 
@@ -54,20 +57,18 @@ def release_codes(index: dict, path: Path) -> dict:
     return codes
 
 
-def check_alignment(inter: dict, sequences_path: Path) -> int:
-    """Every release sequence must be P5's sequence of the same user with indices minus one."""
-    p5 = {}
-    with open(sequences_path, encoding="utf-8") as handle:
-        for line in handle:
-            fields = line.split()
-            if fields:
-                p5[int(fields[0])] = [int(i) - 1 for i in fields[1:]]
+def check_alignment(inter: dict, id2user: dict, id2item: dict, sequences_path: Path) -> int:
+    """Every release sequence must be P5's sequence of the same user with indices minus one,
+    compared as item tokens (P5's files read by ``dataset_prep.p5``, which names any bad line)."""
+    frame = read_sequences(sequences_path, id2user, id2item)
+    p5 = frame.groupby("user_id", sort=False)["item_id"].apply(list).to_dict()
     if len(p5) != len(inter):
         sys.exit(f"{sequences_path} has {len(p5)} users, the release {len(inter)}: not the same data")
     for user, items in inter.items():
-        if p5.get(int(user) + 1) != list(items):
-            sys.exit(f"release user {user}'s sequence is not P5 user {int(user) + 1}'s minus one: "
-                     f"the item numbering cannot be trusted")
+        p5_user = id2user.get(str(int(user) + 1))
+        if p5.get(p5_user) != [id2item.get(str(i + 1)) for i in items]:
+            sys.exit(f"release user {user}'s sequence is not P5 user {int(user) + 1}'s "
+                     f"({p5_user}) minus one in {sequences_path}: the item numbering cannot be trusted")
     return len(p5)
 
 
@@ -82,9 +83,12 @@ def main(argv=None) -> None:
     name = args.release.name
     index_path = args.release / f"{name}.index.json"
     codes = release_codes(read_json(index_path), index_path)
-    n_users = check_alignment(read_json(args.release / f"{name}.inter.json"),
-                              args.p5 / "sequential_data.txt")
-    id2item = read_json(args.p5 / "datamaps.json")["id2item"]
+    try:
+        id2user, id2item = read_datamaps(args.p5 / "datamaps.json")
+        n_users = check_alignment(read_json(args.release / f"{name}.inter.json"), id2user, id2item,
+                                  args.p5 / "sequential_data.txt")
+    except DatasetPrepError as exc:
+        sys.exit(str(exc))
     missing = [i for i in range(len(id2item)) if i not in codes]
     if missing:
         sys.exit(f"{index_path} has no ID for {len(missing)} items (first indices {missing[:5]})")

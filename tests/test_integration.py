@@ -153,6 +153,27 @@ def test_loaded_tokenizer_trains_the_same_generator_as_stage_one_in_process(work
     assert first["test_result"] == second["test_result"]
 
 
+def crash_on_second_epoch(monkeypatch):
+    """Make the second generator epoch raise; returns the real ``_train_epoch`` to put back."""
+    real_epoch = TwoStageTrainer._train_epoch
+    calls = {"n": 0}
+
+    def crash_on_second(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated crash")
+        return real_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", crash_on_second)
+    return real_epoch
+
+
+def write_table(path, codes_of):
+    path.write_text("item_id\tlevel_1\tlevel_2\n"
+                    + "".join(f"{t}\t{a}\t{b}\n" for t, (a, b) in codes_of.items()))
+    return path
+
+
 def test_semantic_ids_file_replaces_stage_one_with_the_ids_it_holds(workdir, monkeypatch):
     """Another tool's IDs, in file order unlike the dataset's, with one colliding pair: the
     generator gets each item's row by token, and the pair gets the extra level."""
@@ -166,9 +187,7 @@ def test_semantic_ids_file_replaces_stage_one_with_the_ids_it_holds(workdir, mon
     tokens = [f"i{i}" for i in rng.permutation(40)]
     table = {token: (n % 5, n // 5) for n, token in enumerate(tokens)}
     table[tokens[1]] = table[tokens[0]]  # two items share an ID
-    path = workdir / "external-ids.tsv"
-    path.write_text("item_id\tlevel_1\tlevel_2\n"
-                    + "".join(f"{t}\t{a}\t{b}\n" for t, (a, b) in table.items()))
+    path = write_table(workdir / "external-ids.tsv", table)
     captured = {}
     real_start = TwoStageTrainer._start_generator_phase
 
@@ -190,27 +209,6 @@ def test_semantic_ids_file_replaces_stage_one_with_the_ids_it_holds(workdir, mon
     assert ids["semantic_ids_file"] == str(path) and ids["extra_level"]
     assert ids["collisions_before_extra_level"]["colliding_items"] == 2
     assert result["tokenizer_checkpoint"] is None
-
-
-def crash_on_second_epoch(monkeypatch):
-    """Make the second generator epoch raise; returns the real ``_train_epoch`` to put back."""
-    real_epoch = TwoStageTrainer._train_epoch
-    calls = {"n": 0}
-
-    def crash_on_second(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("simulated crash")
-        return real_epoch(self, *args, **kwargs)
-
-    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", crash_on_second)
-    return real_epoch
-
-
-def write_table(path, codes_of):
-    path.write_text("item_id\tlevel_1\tlevel_2\n"
-                    + "".join(f"{t}\t{a}\t{b}\n" for t, (a, b) in codes_of.items()))
-    return path
 
 
 def test_semantic_ids_file_run_resumes_with_its_ids_and_no_tokenizer(workdir, monkeypatch):

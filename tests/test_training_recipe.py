@@ -220,15 +220,27 @@ def test_enable_amp_trains_the_generator_in_the_chosen_precision(workdir, monkey
     assert torch.get_autocast_dtype("cpu") == torch.bfloat16  # CPU default, restored
 
 
+def record_dtypes(monkeypatch, owner, method, pick=lambda out: out) -> set:
+    """Wrap ``owner.method`` so the dtype of ``pick(its output)`` lands in the returned set."""
+    seen, real = set(), getattr(owner, method)
+
+    def wrapper(self, *args):
+        out = real(self, *args)
+        seen.add(pick(out).dtype)
+        return out
+
+    monkeypatch.setattr(owner, method, wrapper)
+    return seen
+
+
 @pytest.mark.parametrize("eval_amp_dtype, expected", [(None, torch.float32),
                                                         ("bfloat16", torch.bfloat16)])
 def test_eval_amp_dtype_scores_in_that_precision_and_returns_float32(workdir, monkeypatch,
                                                                      eval_amp_dtype, expected):
     """Training stays float32 (no enable_amp); only scoring runs under autocast, and the
     evaluator still gets float32 scores."""
-    heads, scores = set(), set()
+    heads = set()
     real_predict = TIGER.full_sort_predict
-    real_batch_eval = TwoStageTrainer._full_sort_batch_eval
 
     def predict(self, interaction):
         hook = self.generator.heads[0].register_forward_hook(
@@ -238,13 +250,8 @@ def test_eval_amp_dtype_scores_in_that_precision_and_returns_float32(workdir, mo
         finally:
             hook.remove()
 
-    def batch_eval(self, batched_data):
-        out = real_batch_eval(self, batched_data)
-        scores.add(out[1].dtype)
-        return out
-
     monkeypatch.setattr(TIGER, "full_sort_predict", predict)
-    monkeypatch.setattr(TwoStageTrainer, "_full_sort_batch_eval", batch_eval)
+    scores = record_dtypes(monkeypatch, TwoStageTrainer, "_full_sort_batch_eval", lambda out: out[1])
     config = tiny_config(workdir, workdir / "data", eval_amp_dtype=eval_amp_dtype)
     result = run_recbole_bbq("TIGER", "synth", config_dict=config)
     assert heads == {expected} and scores == {torch.float32}
@@ -257,13 +264,8 @@ def test_eval_amp_dtype_hands_the_evaluator_float32_scores_of_a_recbole_model(wo
 
     from recbole_bbq.trainer import TrainingRunMixin
 
-    produced, handed = set(), set()
-    real_predict = SASRec.full_sort_predict
-    real_batch_eval = TrainingRunMixin._full_sort_batch_eval
-    monkeypatch.setattr(SASRec, "full_sort_predict",
-                        lambda self, i: (lambda out: produced.add(out.dtype) or out)(real_predict(self, i)))
-    monkeypatch.setattr(TrainingRunMixin, "_full_sort_batch_eval",
-                        lambda self, b: (lambda out: handed.add(out[1].dtype) or out)(real_batch_eval(self, b)))
+    produced = record_dtypes(monkeypatch, SASRec, "full_sort_predict")
+    handed = record_dtypes(monkeypatch, TrainingRunMixin, "_full_sort_batch_eval", lambda out: out[1])
     config = tiny_config(workdir, workdir / "data", eval_amp_dtype="bfloat16")
     run_recbole_bbq("SASRec", "synth", config_dict=config)
     assert produced == {torch.bfloat16} and handed == {torch.float32}
