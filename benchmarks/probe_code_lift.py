@@ -11,7 +11,7 @@ codes; TIGER's and LETTER's one content code) and per level, on the code alone
 generator's tuple tokens, which are what its generator sees.
 
     python benchmarks/probe_code_lift.py saved/BBQRec-Beauty-<run>.pth saved/TIGER-Beauty-<run>.pth \
-        [saved/<run>-semantic_ids.tsv --dataset Beauty] [--out lift.json]
+        [saved/<run>-semantic_ids.tsv --dataset Beauty [--config_files a.yaml,b.yaml]] [--out lift.json]
 
 Nothing is trained; each checkpoint's stage-1 codes are recomputed from its saved weights. A
 ``.tsv`` argument is a semantic-ID table (the one a stage 1 writes, or ``semantic_ids_file``'s
@@ -89,16 +89,18 @@ def signal_codes(trained) -> dict:
     return out
 
 
-def table_codes(path: str, dataset_name: str, data_path: str):
+def table_codes(path: str, dataset_name: str, data_path: str, config_files=None):
     """``(dataset, {"content": codes [n_items, L]})`` from a semantic-ID table, rows by the
-    dataset's internal item ids (row 0 and items the table lacks: -1)."""
+    dataset's internal item ids (row 0 and items the table lacks: -1). ``config_files`` load
+    the dataset as a run would (field names, filters); ``data_path`` overrides theirs."""
     from recbole.data import create_dataset
 
     from recbole_bbq.config import Config
     from recbole_bbq.data.alignment import align_rows
     from recbole_bbq.modules.semantic_ids import read_semantic_id_table
 
-    config = Config("SASRec", dataset_name, config_dict={"data_path": data_path, "state": "WARNING"})
+    config = Config("SASRec", dataset_name, config_file_list=config_files,
+                    config_dict={"data_path": data_path, "state": "WARNING"})
     dataset = create_dataset(config)
     tokens, codes = read_semantic_id_table(path)
     rows, missing = align_rows(tokens, list(dataset.field2id_token[dataset.iid_field]))
@@ -115,6 +117,8 @@ def main(argv=None):
                         help="trained generative-model checkpoints, or semantic-ID tables (.tsv)")
     parser.add_argument("--dataset", default="Beauty", help="the dataset of .tsv tables")
     parser.add_argument("--data_path", default="dataset/")
+    parser.add_argument("--config_files", default=None,
+                        help="comma-separated property files the .tsv tables' dataset is loaded with")
     parser.add_argument("--out", default=None, help="write the tables as JSON here")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -122,7 +126,8 @@ def main(argv=None):
     report = []
     for checkpoint in args.checkpoints:
         if checkpoint.endswith(".tsv"):
-            dataset, signals = table_codes(checkpoint, args.dataset, args.data_path)
+            config_files = args.config_files.split(",") if args.config_files else None
+            dataset, signals = table_codes(checkpoint, args.dataset, args.data_path, config_files)
             model = "table"
         else:
             trained = load_trained(checkpoint)
