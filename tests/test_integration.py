@@ -12,6 +12,7 @@ from recbole_bbq.config import Config
 from recbole_bbq.data.feature_store import FeatureFileError, feature_path, write_feature_file
 from recbole_bbq.cli import main, parse_args
 from recbole_bbq.quick_start import run_recbole_bbq
+from recbole_bbq.recommend import load_trained
 from recbole_bbq.trainer import TwoStageTrainer
 
 METRICS = {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
@@ -226,6 +227,25 @@ def test_semantic_ids_file_run_resumes_with_its_ids_and_no_tokenizer(workdir, mo
     assert result["semantic_ids"]["semantic_ids_file"] == str(table)
     assert len(result["semantic_ids"]["semantic_ids_file_sha256"]) == 64
     assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
+
+
+@pytest.mark.parametrize("model", ["TIGER", "LETTER"])
+def test_semantic_ids_file_needs_no_content_features(workdir, model):
+    """A table replaces stage 1, so a dataset without feature files trains, and the checkpoint
+    holds no RQ-VAE and reloads for serving."""
+    make_synthetic_dataset(workdir / "bare", name="bare", modalities={})
+    table = write_table(workdir / "ids.tsv", {f"i{n}": (n % 4, n // 4) for n in range(40)})
+    config = tiny_config(workdir, workdir / "bare", epochs=1, semantic_ids_file=str(table))
+    with pytest.raises(Exception, match="text"):  # without the table its stage 1 needs them
+        run_recbole_bbq(model, "bare", config_dict={**config, "semantic_ids_file": None})
+    result = run_recbole_bbq(model, "bare", config_dict=config)
+    check_metrics(result)
+    saved = torch.load(result["checkpoint"], map_location="cpu", weights_only=False)
+    assert not [k for k in saved["state_dict"] if k.startswith("rqvae.")]
+    trained = load_trained(result["checkpoint"], data_path=str(workdir / "bare"))
+    tokens = trained.dataset.field2id_token[trained.dataset.iid_field][1:]
+    expected = [(int(t[1:]) % 4, int(t[1:]) // 4) for t in tokens]
+    assert [tuple(row) for row in trained.model.item_codes[1:, :2].tolist()] == expected
 
 
 def test_semantic_ids_file_trains_bbqrec_without_similarity_attention(workdir, monkeypatch):

@@ -34,7 +34,7 @@ class LETTER(TIGER):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.cf_dim = int(config["letter_cf_dim"])
-        if self.cf_dim != int(config["codebook_dim"]):
+        if self.rqvae is not None and self.cf_dim != int(config["codebook_dim"]):
             raise ValueError(
                 f"LETTER aligns quantized latents (codebook_dim={config['codebook_dim']}) with "
                 f"collaborative embeddings (letter_cf_dim={self.cf_dim}) by dot product; "

@@ -24,16 +24,23 @@ _CHUNK = 4096  # items per forward pass when reading out codes
 class TIGER(GenerativeRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        features = load_item_features(
-            config, dataset, list(config["modalities"]), config["standardize_features"]
-        )
-        self.modalities = list(features)
-        self.feature_encoders = {m: f.encoder for m, f in features.items()}
-        content = torch.cat([f.values for f in features.values()], dim=1)
-        # content features are inputs, not parameters: a buffer moves with the model and is
-        # excluded from the optimiser
-        self.register_buffer("content", content, persistent=False)
-        self.rqvae = self.build_rqvae(content.shape[1], config)
+        if config["semantic_ids_file"]:
+            # the IDs come from a table and no stage 1 runs: no content is read (a dataset
+            # without feature files can take a table) and no RQ-VAE is built or saved
+            self.modalities, self.feature_encoders = [], {}
+            self.register_buffer("content", torch.zeros(0, 0), persistent=False)
+            self.rqvae = None
+        else:
+            features = load_item_features(
+                config, dataset, list(config["modalities"]), config["standardize_features"]
+            )
+            self.modalities = list(features)
+            self.feature_encoders = {m: f.encoder for m, f in features.items()}
+            content = torch.cat([f.values for f in features.values()], dim=1)
+            # content features are inputs, not parameters: a buffer moves with the model and
+            # is excluded from the optimiser
+            self.register_buffer("content", content, persistent=False)
+            self.rqvae = self.build_rqvae(content.shape[1], config)
         self.tokenizer_batch_size = int(config["tokenizer_batch_size"])
         self.kmeans_init_enabled = bool(config["kmeans_init"])
         self.seed = int(config["seed"])
