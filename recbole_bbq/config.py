@@ -210,6 +210,9 @@ class Config(RecBoleConfig):
         if c.get("eval_amp_dtype") not in (None, "bfloat16", "float16"):
             raise ConfigError(f"eval_amp_dtype must be ~ (float32), bfloat16 or float16, got "
                               f"{c.get('eval_amp_dtype')!r}")
+        if c.get("rq_level_reduction") not in (None, "sum", "mean"):
+            raise ConfigError(f"rq_level_reduction must be sum or mean, got "
+                              f"{c.get('rq_level_reduction')!r}")
         if c.get("tokenizer_checkpoint") and c.get("semantic_ids_file"):
             raise ConfigError("give either tokenizer_checkpoint or semantic_ids_file, not both: "
                               "each replaces stage 1")

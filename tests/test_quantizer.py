@@ -97,3 +97,19 @@ def test_no_reset_without_the_option_or_in_eval():
     for _ in range(3):
         rq(torch.randn(16, 4))
     assert torch.equal(before, rq.codebooks.detach()) and rq.codes_reset == 0
+
+
+def test_rq_level_reduction_mean_divides_the_quantizer_loss_by_the_levels():
+    """LETTER's release averages the levels' codebook + commitment losses, TIGER sums them;
+    the reconstruction term is the same either way."""
+    x = clustered(64)
+    out = {}
+    for reduction in ("sum", "mean"):
+        torch.manual_seed(0)
+        model = RQVAE(input_dim=8, hidden_dims=[32], latent_dim=4, n_levels=3, codebook_size=8,
+                      level_reduction=reduction)
+        model.kmeans_init(x)
+        out[reduction] = model(x)
+    torch.testing.assert_close(out["mean"]["rq"], out["sum"]["rq"] / 3)
+    torch.testing.assert_close(out["mean"]["recon"], out["sum"]["recon"])
+    torch.testing.assert_close(out["mean"]["loss"], out["mean"]["recon"] + out["mean"]["rq"])

@@ -56,6 +56,7 @@ class TIGER(GenerativeRecommender):
             commitment=float(config["commitment"]),
             dropout=float(config["rqvae_dropout"] or 0.0),
             dead_code_reset=int(config["dead_code_reset"] or 0),
+            level_reduction=str(config["rq_level_reduction"] or "sum"),
         )
 
     @classmethod

@@ -19,8 +19,8 @@ TIGER's RQ-VAE (:class:`~recbole_bbq.modules.rqvae.RQVAE`) plus three regularise
 ``L = L_recon + L_RQ + cf_weight * L_CF + diversity_weight * sum_l L_Div^l``. Defaults are
 the release's LETTER-TIGER recipe (``HonghuiBao2000/LETTER``: 4 levels x 256, latent 32,
 alpha = 0.01, beta = 1e-4, Sinkhorn epsilon 0.003 at the last level, 50 iterations, 10
-clusters). Unlike the release, the RQ losses are summed over levels as in TIGER here (the
-release averages them), and the code clusters come from plain k-means instead of the
+clusters). The RQ losses are summed over levels as in TIGER unless ``rq_level_reduction: mean``
+(the release averages them), and the code clusters come from plain k-means instead of the
 size-constrained k-means (no extra dependency; singleton clusters simply give no
 diversity term for their items).
 """
@@ -113,9 +113,9 @@ class LetterTokenizer(RQVAE):
                  sinkhorn_epsilons: Sequence[float] = (0.0, 0.0, 0.0, 0.003),
                  sinkhorn_iters: int = 50, cf_weight: float = 0.01,
                  diversity_weight: float = 1e-4, n_clusters: int = 10,
-                 dead_code_reset: int = 0):
+                 dead_code_reset: int = 0, level_reduction: str = "sum"):
         super().__init__(input_dim, hidden_dims, latent_dim, n_levels, codebook_size,
-                         commitment, dropout, dead_code_reset)
+                         commitment, dropout, dead_code_reset, level_reduction)
         epsilons = [float(e) for e in sinkhorn_epsilons]
         if len(epsilons) != n_levels:
             raise ValueError(
@@ -161,8 +161,9 @@ class LetterTokenizer(RQVAE):
         )
         cf = (collaborative_loss(out.quantized, cf_embeddings)
               if cf_embeddings is not None else recon.new_zeros(()))
-        loss = recon + out.loss + self.cf_weight * cf + self.diversity_weight * div
-        return {"loss": loss, "recon": recon, "rq": out.loss, "cf": cf, "diversity": div,
+        rq = self.rq_loss(out)
+        loss = recon + rq + self.cf_weight * cf + self.diversity_weight * div
+        return {"loss": loss, "recon": recon, "rq": rq, "cf": cf, "diversity": div,
                 "codes": out.codes}
 
     @torch.no_grad()

@@ -3,7 +3,10 @@
 An MLP encoder maps an item's content embedding x to a latent z, a
 :class:`~recbole_bbq.modules.quantizer.ResidualQuantizer` turns z into L codes and a
 quantized vector q, and an MLP decoder reconstructs x from q.
-Loss = ||x - xhat||^2 + sum_l (||sg[r^l] - c^l||^2 + beta * ||r^l - sg[c^l]||^2).
+Loss = ||x - xhat||^2 + sum_l (||sg[r^l] - c^l||^2 + beta * ||r^l - sg[c^l]||^2), the
+sum over levels as in TIGER's paper; ``level_reduction='mean'`` averages the levels instead,
+as LETTER's release does (``RQ-VAE/models/rq.py``), which weighs them 1/L against the
+reconstruction and any regulariser.
 """
 from __future__ import annotations
 
@@ -40,8 +43,12 @@ class RQVAE(nn.Module):
         commitment: float = 0.25,
         dropout: float = 0.0,
         dead_code_reset: int = 0,
+        level_reduction: str = "sum",
     ):
         super().__init__()
+        if level_reduction not in ("sum", "mean"):
+            raise ValueError(f"rq_level_reduction must be 'sum' or 'mean', not {level_reduction!r}")
+        self.level_reduction = level_reduction
         self.encoder = mlp([input_dim, *hidden_dims, latent_dim], dropout)
         self.decoder = mlp([latent_dim, *reversed(hidden_dims), input_dim], dropout)
         self.quantizer = ResidualQuantizer(n_levels, codebook_size, latent_dim, commitment,
@@ -55,14 +62,19 @@ class RQVAE(nn.Module):
         self.quantizer.kmeans_init(self.encoder(x), seed=seed)
         self.train(was_training)
 
+    def rq_loss(self, out) -> torch.Tensor:
+        """The quantizer's codebook + commitment loss, summed or averaged over levels."""
+        return out.loss / self.quantizer.n_levels if self.level_reduction == "mean" else out.loss
+
     def forward(self, x: torch.Tensor) -> dict:
         z = self.encoder(x)
         out = self.quantizer(z)
         recon = F.mse_loss(self.decoder(out.quantized), x)
+        rq = self.rq_loss(out)
         return {
-            "loss": recon + out.loss,
+            "loss": recon + rq,
             "recon": recon,
-            "rq": out.loss,
+            "rq": rq,
             "codes": out.codes,
             "residual_errors": out.residual_errors,
         }
