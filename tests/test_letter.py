@@ -146,7 +146,8 @@ def test_letter_defaults_follow_the_release_on_top_of_tiger(workdir):
     config = Config("LETTER", "synth", config_dict={"data_path": str(workdir / "data")})
     assert (config["n_levels"], config["codebook_size"], config["codebook_dim"]) == (4, 256, 32)
     assert config["sinkhorn_epsilons"] == [0.0, 0.0, 0.0, 0.003]
-    assert (config["cf_weight"], config["diversity_weight"]) == (0.01, 0.0001)
+    # alpha: main.py's 0.1, not the script's 0.01, which stays inert on standardised features
+    assert (config["cf_weight"], config["diversity_weight"]) == (0.1, 0.0001)
     assert config["rqvae_hidden_dims"] == [512, 256, 128] and config["d_model"] == 128
 
 

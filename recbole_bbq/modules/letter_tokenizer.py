@@ -18,8 +18,9 @@ TIGER's RQ-VAE (:class:`~recbole_bbq.modules.rqvae.RQVAE`) plus three regularise
 
 ``L = L_recon + L_RQ + cf_weight * L_CF + diversity_weight * sum_l L_Div^l``. Defaults are
 the release's LETTER-TIGER recipe (``HonghuiBao2000/LETTER``: 4 levels x 256, latent 32,
-alpha = 0.01, beta = 1e-4, Sinkhorn epsilon 0.003 at the last level, 50 iterations, 10
-clusters). The RQ losses are summed over levels as in TIGER unless ``rq_level_reduction: mean``
+alpha = 0.1 as in its ``main.py`` (its ``train_tokenizer.sh`` passes 0.01, measured inert on
+standardised features), beta = 1e-4, Sinkhorn epsilon 0.003 at the last level, 50
+iterations, 10 clusters). The RQ losses are summed over levels as in TIGER unless ``rq_level_reduction: mean``
 (the release averages them), and the code clusters come from plain k-means instead of the
 size-constrained k-means (no extra dependency; singleton clusters simply give no
 diversity term for their items).
@@ -111,7 +112,7 @@ class LetterTokenizer(RQVAE):
                  latent_dim: int = 32, n_levels: int = 4, codebook_size: int = 256,
                  commitment: float = 0.25, dropout: float = 0.0,
                  sinkhorn_epsilons: Sequence[float] = (0.0, 0.0, 0.0, 0.003),
-                 sinkhorn_iters: int = 50, cf_weight: float = 0.01,
+                 sinkhorn_iters: int = 50, cf_weight: float = 0.1,
                  diversity_weight: float = 1e-4, n_clusters: int = 10,
                  dead_code_reset: int = 0, level_reduction: str = "sum"):
         super().__init__(input_dim, hidden_dims, latent_dim, n_levels, codebook_size,
