@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -132,6 +132,19 @@ letter_release_ids)  # the generator trained on the IDs LETTER's release publish
     --set LETTER:semantic_ids_file=saved/letter-release-Beauty-semantic_ids.tsv --set LETTER:cf_weight=0.01 \
     --out=$OUT/letter_release_ids \
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/LETTER-Beauty-Dec-04-2026_15-39-35-7b091c.json)
+  ;;
+letter_levels_mean)  # LETTER at seed 2020 with its levels' quantization losses averaged as the
+  # release does (rq_level_reduction: mean; stage 1 by --tokenizer_only --seed=2020
+  # --letter_cf_epochs=5 --tokenizer_epochs=150 --tokenizer_eval_step=50 --rq_level_reduction=mean)
+  # against TIGER, overlay T5 on C
+  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
+  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    --set LETTER:rq_level_reduction=mean \
+    --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
+    --out=$OUT/letter_levels_mean \
+    --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/LETTER-Beauty-Dec-04-2026_19-48-37-5b9d70.json)
   ;;
 letter_cf01)  # LETTER with its collaborative term weighted 0.1 (the default since 4 Dec; the
   # records above ran at the former 0.01) against TIGER, two seeds, overlay T5 on C. Each LETTER
