@@ -162,5 +162,5 @@ letter_cf01)  # LETTER with its collaborative term weighted 0.1 (the default sin
       $R/LETTER-Beauty-Dec-04-2026_16-35-30-d5094d.json $R/LETTER-Beauty-Dec-04-2026_19-10-50-ead4ee.json)
   ;;
 *)
-  echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean" >&2; exit 2 ;;
 esac

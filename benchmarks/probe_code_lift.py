@@ -123,10 +123,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    config_files = args.config_files.split(",") if args.config_files else None
     report = []
     for checkpoint in args.checkpoints:
         if checkpoint.endswith(".tsv"):
-            config_files = args.config_files.split(",") if args.config_files else None
             dataset, signals = table_codes(checkpoint, args.dataset, args.data_path, config_files)
             model = "table"
         else:

@@ -187,6 +187,11 @@ class Config(RecBoleConfig):
                 raise ConfigError(f"{key} must be {'an integer' if kind is int else 'a number'} "
                                   f"{bound}, got {value!r}")
 
+        def one_of(key, allowed, described=None):
+            value = c.get(key)
+            if value not in (None, *allowed):
+                raise ConfigError(f"{key} must be {described or ' or '.join(allowed)}, got {value!r}")
+
         number("epochs", 1)
         number("tokenizer_epochs", 0)
         number("train_batch_size", 1)
@@ -205,14 +210,9 @@ class Config(RecBoleConfig):
         if not isinstance(c.get("keep_freed_memory"), bool):
             raise ConfigError(f"keep_freed_memory must be True or False, got "
                               f"{c.get('keep_freed_memory')!r}")
-        if c.get("amp_dtype") not in (None, "bfloat16", "float16"):
-            raise ConfigError(f"amp_dtype must be bfloat16 or float16, got {c.get('amp_dtype')!r}")
-        if c.get("eval_amp_dtype") not in (None, "bfloat16", "float16"):
-            raise ConfigError(f"eval_amp_dtype must be ~ (float32), bfloat16 or float16, got "
-                              f"{c.get('eval_amp_dtype')!r}")
-        if c.get("rq_level_reduction") not in (None, "sum", "mean"):
-            raise ConfigError(f"rq_level_reduction must be sum or mean, got "
-                              f"{c.get('rq_level_reduction')!r}")
+        one_of("amp_dtype", ("bfloat16", "float16"))
+        one_of("eval_amp_dtype", ("bfloat16", "float16"), "~ (float32), bfloat16 or float16")
+        one_of("rq_level_reduction", ("sum", "mean"))
         if c.get("tokenizer_checkpoint") and c.get("semantic_ids_file"):
             raise ConfigError("give either tokenizer_checkpoint or semantic_ids_file, not both: "
                               "each replaces stage 1")

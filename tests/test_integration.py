@@ -236,7 +236,7 @@ def test_semantic_ids_file_needs_no_content_features(workdir, model):
     make_synthetic_dataset(workdir / "bare", name="bare", modalities={})
     table = write_table(workdir / "ids.tsv", {f"i{n}": (n % 4, n // 4) for n in range(40)})
     config = tiny_config(workdir, workdir / "bare", epochs=1, semantic_ids_file=str(table))
-    with pytest.raises(Exception, match="text"):  # without the table its stage 1 needs them
+    with pytest.raises(FeatureFileError, match="bare.feat_text.npz not found"):  # stage 1 needs them
         run_recbole_bbq(model, "bare", config_dict={**config, "semantic_ids_file": None})
     result = run_recbole_bbq(model, "bare", config_dict=config)
     check_metrics(result)

@@ -20,10 +20,10 @@ TIGER's RQ-VAE (:class:`~recbole_bbq.modules.rqvae.RQVAE`) plus three regularise
 the release's LETTER-TIGER recipe (``HonghuiBao2000/LETTER``: 4 levels x 256, latent 32,
 alpha = 0.1 as in its ``main.py`` (its ``train_tokenizer.sh`` passes 0.01, measured inert on
 standardised features), beta = 1e-4, Sinkhorn epsilon 0.003 at the last level, 50
-iterations, 10 clusters). The RQ losses are summed over levels as in TIGER unless ``rq_level_reduction: mean``
-(the release averages them), and the code clusters come from plain k-means instead of the
-size-constrained k-means (no extra dependency; singleton clusters simply give no
-diversity term for their items).
+iterations, 10 clusters). The RQ losses are summed over levels as in TIGER unless
+``rq_level_reduction: mean`` (the release averages them), and the code clusters come from
+plain k-means instead of the size-constrained k-means (no extra dependency; singleton
+clusters simply give no diversity term for their items).
 """
 from __future__ import annotations
 
