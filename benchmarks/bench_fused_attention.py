@@ -1,17 +1,15 @@
-"""One of the generator's fusions on and off, one process: the fused attention kernel
+"""One of the attention's two fusions on and off, one process: the fused kernel
 (``F.scaled_dot_product_attention``) against the explicit softmax (``--switch use_fused_kernel``,
-the default), q, k, v projected by one product against three (``--switch fuse_projections``),
-or the FFN's ReLU folded into dropout's mask against the two steps (``--switch
-fuse_relu_dropout``).
+the default), or q, k, v projected by one product against three (``--switch fuse_projections``).
 
-    python benchmarks/bench_fused_attention.py [--switch fuse_projections|fuse_relu_dropout] [--amp] [--batches 12]
+    python benchmarks/bench_fused_attention.py [--switch fuse_projections] [--amp] [--batches 12]
         [--threads 2] [--d_model 128 ...]
 
 Trains the full-size generator (TIGER's: 4+4 layers, d_model 128, 6 heads x 64, FFN 1024) on
 synthetic histories whose lengths follow Beauty's (1-19 items, mean about 8), alternating the
 two variants batch by batch (benchmarks/_timing.py), then times batched beam search both ways.
 Prints samples/s, users/s and the ratios. The two paths give the same outputs (tests check
-every switch). ``--amp``: training and search under bfloat16 autocast, as ``enable_amp`` and
+both switches). ``--amp``: training and search under bfloat16 autocast, as ``enable_amp`` and
 ``eval_amp_dtype`` run them.
 """
 from __future__ import annotations
@@ -25,18 +23,15 @@ import torch
 from _timing import alternating_samples_per_s
 from recbole_bbq.modules.beam_search import SemanticIDTrie, constrained_beam_search
 from _synthetic import add_generator_args, build_generator, random_id_table, seed_and_threads
-from recbole_bbq.modules.generator import FeedForward, MultiHeadAttention
-
-SWITCHES = {"use_fused_kernel": MultiHeadAttention, "fuse_projections": MultiHeadAttention,
-            "fuse_relu_dropout": FeedForward}  # switch -> the class that holds it
+from recbole_bbq.modules.generator import MultiHeadAttention
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_generator_args(p)
     p.add_argument("--batches", type=int, default=12)
-    p.add_argument("--switch", default="use_fused_kernel", choices=list(SWITCHES),
-                   help="the class attribute turned on and off")
+    p.add_argument("--switch", default="use_fused_kernel", choices=["use_fused_kernel", "fuse_projections"],
+                   help="the MultiHeadAttention class attribute turned on and off")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     args = p.parse_args(argv)
     amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.amp else contextlib.nullcontext
@@ -62,7 +57,7 @@ def main(argv=None):
 
     def step(fused):
         def run(batch):
-            setattr(SWITCHES[args.switch], args.switch, fused)
+            setattr(MultiHeadAttention, args.switch, fused)
             hist, mask, target = batch
             opt.zero_grad()
             with amp():
@@ -80,12 +75,12 @@ def main(argv=None):
     hist, mask, _ = make_batch(args.eval_batch)
     beam = {}
     for fused in (True, False, True, False):
-        setattr(SWITCHES[args.switch], args.switch, fused)
+        setattr(MultiHeadAttention, args.switch, fused)
         start = time.perf_counter()
         with torch.no_grad(), amp():
             constrained_beam_search(gen, hist, mask, trie, args.beam)
         beam.setdefault(fused, []).append(args.eval_batch / (time.perf_counter() - start))
-    setattr(SWITCHES[args.switch], args.switch, True)
+    setattr(MultiHeadAttention, args.switch, True)
     beam_on, beam_off = max(beam[True]), max(beam[False])
     print(f"{args.switch} on and off, {'bfloat16 autocast' if args.amp else 'float32'}; "
           f"threads={torch.get_num_threads()} d_model={args.d_model} layers={args.layers}+{args.layers} "

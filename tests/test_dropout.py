@@ -3,10 +3,8 @@ and the generator's attention using it in training."""
 import pytest
 import torch
 
-import torch.nn.functional as F
-
-from recbole_bbq.modules.dropout import Dropout, dropout, keep_mask, relu_dropout, scaled_keep_mask
-from recbole_bbq.modules.generator import FeedForward, MultiHeadAttention
+from recbole_bbq.modules.dropout import Dropout, dropout, keep_mask, scaled_keep_mask
+from recbole_bbq.modules.generator import MultiHeadAttention
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -85,49 +83,3 @@ def test_training_attention_drops_weights_with_this_mask():
     assert torch.allclose(out, by_hand, atol=1e-6)
     attention.eval()  # no dropout: the fused kernel again, deterministic
     assert torch.allclose(attention(x, x, key_mask=key_mask), attention(x, x, key_mask=key_mask))
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_relu_folded_into_the_mask_is_bitwise_relu_then_dropout(dtype):
-    """Same seed: the same values and the same gradient as ReLU then dropout, exact zeros
-    and negative inputs included."""
-    x = torch.randn(513, 37).to(dtype)
-    x[::7, ::5] = 0.0
-    grad_out = torch.randn(513, 37).to(dtype)
-    results = []
-    for fused in (True, False):
-        leaf = x.clone().requires_grad_()
-        torch.manual_seed(8)
-        y = relu_dropout(leaf, 0.3) if fused else dropout(F.relu(leaf), 0.3)
-        y.backward(grad_out)
-        results.append((y.detach(), leaf.grad))
-    (y_fused, g_fused), (y_steps, g_steps) = results
-    assert torch.equal(y_fused, y_steps) and torch.equal(g_fused, g_steps)
-    assert (y_fused[x <= 0] == 0).all() and (g_fused[x <= 0] == 0).all()
-    kept = y_fused != 0
-    assert 0.6 < kept.float().sum().item() / (x > 0).sum().item() < 0.8
-
-
-def test_relu_dropout_off_the_cheap_path_is_relu_then_dropout():
-    x = torch.randn(40, 9)
-    assert torch.equal(relu_dropout(x, 0.3, training=False), F.relu(x))
-    assert torch.equal(relu_dropout(x, 0.0), F.relu(x))
-
-
-def test_feed_forward_is_the_same_with_and_without_the_folded_relu():
-    torch.manual_seed(9)
-    ffn = FeedForward(d_model=16, d_ff=64, dropout=0.2).train()
-    x = torch.randn(6, 11, 16)
-    outputs = []
-    try:
-        for fused in (True, False):
-            FeedForward.fuse_relu_dropout = fused
-            ffn.zero_grad()
-            torch.manual_seed(10)
-            y = ffn(x)
-            y.square().sum().backward()
-            outputs.append((y.detach(), ffn.wi.weight.grad.clone(), ffn.wo.weight.grad.clone()))
-    finally:
-        FeedForward.fuse_relu_dropout = True
-    for fused_tensor, steps_tensor in zip(*outputs):
-        assert torch.equal(fused_tensor, steps_tensor)

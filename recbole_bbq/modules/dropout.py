@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Dropout", "dropout", "relu_dropout", "keep_mask", "scaled_keep_mask"]
+__all__ = ["Dropout", "dropout", "keep_mask", "scaled_keep_mask"]
 
 _LANES_PER_WORD = 4  # a full-range int64 from random_(min, None) is 64 random bits: 4 int16 lanes
 
@@ -77,23 +77,6 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
             or not x.dtype.is_floating_point):
         return F.dropout(x, p, training)
     return _MaskedScale.apply(x, scaled_keep_mask(x.shape, p, x.dtype, x.device))
-
-
-def relu_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """``dropout(relu(x), p, training)`` with ReLU folded into the dropout mask.
-
-    The mask is zeroed where ``x <= 0`` too, so one multiplication applies both in each pass:
-    no ReLU output is written and no ReLU backward is run, and the one mask is all that is
-    saved. The values and the gradient are bitwise those of the two steps for finite ``x``
-    (``x * 0`` is 0, as ReLU then the mask give; a ``-inf`` pre-activation would give NaN
-    here instead of 0, by which point training has diverged anyway). Where :func:`dropout`
-    would not use the cheap CPU mask (eval, ``p == 0``, off the CPU) this is the two steps.
-    """
-    if (not training or p == 0.0 or not Dropout.cheap_cpu_mask or x.device.type != "cpu"
-            or p >= 1.0 or not x.dtype.is_floating_point):
-        return dropout(F.relu(x), p, training)
-    keep = keep_mask(x.shape, p, x.device).logical_and_(x > 0)
-    return _MaskedScale.apply(x, keep.to(x.dtype).mul_(1.0 / (1.0 - p)))
 
 
 class Dropout(nn.Dropout):

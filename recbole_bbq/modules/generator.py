@@ -49,7 +49,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from recbole_bbq.modules.dropout import Dropout, relu_dropout
+from recbole_bbq.modules.dropout import Dropout
 
 __all__ = [
     "MultiHeadAttention",
@@ -258,11 +258,6 @@ class MultiHeadAttention(nn.Module):
 class FeedForward(nn.Module):
     """Position-wise ``W_o(dropout(act(W_i x)))`` (T5 style, no biases)."""
 
-    # ReLU folded into dropout's mask (modules/dropout.py, relu_dropout: bitwise the same
-    # values and gradients); False: the two steps (benchmarks/bench_fused_attention.py
-    # --switch fuse_relu_dropout times both)
-    fuse_relu_dropout = True
-
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu"):
         super().__init__()
         self.wi = nn.Linear(d_model, d_ff, bias=False)
@@ -271,8 +266,6 @@ class FeedForward(nn.Module):
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fuse_relu_dropout and self.act is F.relu:
-            return self.wo(relu_dropout(self.wi(x), self.dropout.p, self.dropout.training))
         return self.wo(self.dropout(self.act(self.wi(x))))
 
 
