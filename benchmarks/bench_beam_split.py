@@ -4,14 +4,16 @@ time of the whole split, and (``--amp``) bfloat16 autocast against float32.
     python benchmarks/bench_beam_split.py --tokenizer_checkpoint=saved/TIGER-Beauty-...-tokenizer.pth \
         [--model TIGER] [--dataset Beauty] \
         [--config_files benchmarks/configs/beauty_converged_cpu.yaml,benchmarks/configs/generator_full_size.yaml] \
-        [--batches 8] [--eval_batch 256] [--amp] [--profile 2]
+        [--batches 8] [--eval_batch 256] [--amp] [--compare_split] [--profile 2]
     python benchmarks/bench_beam_split.py --checkpoint=saved/LETTER-Beauty-...pth --amp [--batches 0]
 
 With ``--tokenizer_checkpoint`` the generator is built at the configured size with seeded
 random weights: the search's cost does not depend on what the weights learned (the same
 beams, levels and prefix tree are walked). With ``--checkpoint`` a trained model is loaded, so
 ``--amp`` also reports what bfloat16 changes in the answers: the share of users whose top-10
-differs from float32's, and recall/NDCG@10 of both. ``--batches 0`` runs the whole split.
+differs from float32's, and recall/NDCG@10 of both. ``--compare_split`` also times each
+variant with the length buckets cut into equal row counts (the former cut) instead of where
+they pad least. ``--batches 0`` runs the whole split.
 Batches are the test loader's own (``eval_batch`` users, RecBole's full-sort collation); the
 variants alternate batch by batch in one process, so machine noise hits them alike.
 """
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import time
 
 import torch
 
 from _synthetic import seed_and_threads
+from recbole_bbq.modules import length_buckets
 
 CONFIGS = "benchmarks/configs/beauty_converged_cpu.yaml,benchmarks/configs/generator_full_size.yaml"
 
@@ -45,6 +49,17 @@ def load(args):
     return model.eval(), test
 
 
+@contextlib.contextmanager
+def equal_split(amp):
+    """``amp()`` with length buckets of equal row counts (modules/length_buckets.py SPLIT)."""
+    length_buckets.SPLIT = "equal"
+    try:
+        with amp():
+            yield
+    finally:
+        length_buckets.SPLIT = "least_padding"
+
+
 def top10_and_hits(scores, positive_u, positive_i):
     top = scores.topk(10, dim=1).indices
     hit = torch.zeros_like(top, dtype=torch.bool)
@@ -64,6 +79,8 @@ def main(argv=None):
     p.add_argument("--eval_batch", type=int, default=256, help="users per batch")
     p.add_argument("--batches", type=int, default=8, help="timed test batches (0: all)")
     p.add_argument("--amp", action="store_true", help="also time bfloat16 autocast")
+    p.add_argument("--compare_split", action="store_true",
+                   help="also time length buckets of equal row counts")
     p.add_argument("--profile", type=int, default=0, help="profile N batches per variant")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
@@ -79,6 +96,9 @@ def main(argv=None):
     variants = {"float32": contextlib.nullcontext}
     if args.amp:
         variants["bfloat16"] = lambda: torch.autocast(model.device.type, dtype=torch.bfloat16)
+    if args.compare_split:
+        for name, amp in list(variants.items()):
+            variants[f"{name}, equal split"] = functools.partial(equal_split, amp)
     with torch.no_grad():
         for amp in variants.values():
             with amp():
