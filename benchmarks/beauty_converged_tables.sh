@@ -28,7 +28,7 @@ table2)
     --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
     --set TIGER:tokenizer_checkpoint=$TIGER_TOK --set TIGER:epochs=20 --set TIGER:time_budget_minutes=75 \
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
-    --set LETTER:cf_weight=0.01 \
+    --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum \
     --set BBQRec:tokenizer_checkpoint=$TOK --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
     --out=$OUT/table2 \
     --adopt=$(records $R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json \
@@ -71,7 +71,7 @@ seeds)  # BBQRec and five ablations with a second seed (2021), each as in table3
 baselines)  # TIGER and LETTER at the 8-epoch recipe, each training its own 150-epoch stage 1, two seeds
   T="tokenizer_epochs=150"; V="tokenizer_eval_step=50"
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --set TIGER:$T --set TIGER:$V --set LETTER:$T --set LETTER:$V --set LETTER:letter_cf_epochs=5 --set LETTER:cf_weight=0.01 \
+    --set TIGER:$T --set TIGER:$V --set LETTER:$T --set LETTER:$V --set LETTER:letter_cf_epochs=5 --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum \
     --out=$OUT/baselines \
     --adopt=$(records $R/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed.json $R/TIGER-Beauty-Nov-24-2026_04-11-56-18f0e3.json \
       $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json $R/LETTER-Beauty-Nov-24-2026_04-32-23-24eaf6.json)
@@ -99,7 +99,7 @@ t5_recipe)  # TIGER, LETTER and BBQRec at seed 2021, 20 epochs at peak 0.001 wit
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2021 --config_files=$C,$T5 \
     --set TIGER:tokenizer_checkpoint=$TIGER_TOK21 --set BBQRec:tokenizer_checkpoint=$BBQ_TOK21 \
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
-    --set LETTER:cf_weight=0.01 --out=$OUT/t5_recipe \
+    --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum --out=$OUT/t5_recipe \
     --adopt=$(records $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json \
       $R/BBQRec-Beauty-Dec-04-2026_03-58-39-d6dac5.json)
   ;;
@@ -111,7 +111,7 @@ t5_seeds)  # TIGER and LETTER at the generator changes (overlay T5 on C), two se
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
-    --set LETTER:cf_weight=0.01 --out=$OUT/t5_seeds \
+    --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum --out=$OUT/t5_seeds \
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
       $R/LETTER-Beauty-Dec-04-2026_10-02-06-9c0936.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json)
   ;;
@@ -120,7 +120,7 @@ letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epo
   T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:cf_weight=0.01 \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum \
     --out=$OUT/letter_cf30 \
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/LETTER-Beauty-Dec-04-2026_13-34-25-3c5232.json)
   ;;
@@ -129,22 +129,25 @@ letter_release_ids)  # the generator trained on the IDs LETTER's release publish
   T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
-    --set LETTER:semantic_ids_file=saved/letter-release-Beauty-semantic_ids.tsv --set LETTER:cf_weight=0.01 \
+    --set LETTER:semantic_ids_file=saved/letter-release-Beauty-semantic_ids.tsv --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum \
     --out=$OUT/letter_release_ids \
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/LETTER-Beauty-Dec-04-2026_15-39-35-7b091c.json)
   ;;
-letter_levels_mean)  # LETTER at seed 2020 with its levels' quantization losses averaged as the
-  # release does (rq_level_reduction: mean; stage 1 by --tokenizer_only --seed=2020
-  # --letter_cf_epochs=5 --tokenizer_epochs=150 --tokenizer_eval_step=50 --rq_level_reduction=mean)
-  # against TIGER, overlay T5 on C
+letter_levels_mean)  # LETTER with its levels' quantization losses averaged as the release does
+  # (rq_level_reduction: mean, the default since 4 Dec; the records above ran at sum) against
+  # TIGER, two seeds, overlay T5 on C. Each LETTER stage 1 by --tokenizer_only --seed=S
+  # --letter_cf_epochs=5 --tokenizer_epochs=150 --tokenizer_eval_step=50, then the generator on
+  # it; TIGER on its saved stage 1s
   T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
-  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
-    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
+  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C,$T5 \
+    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
+    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
-    --set LETTER:rq_level_reduction=mean \
-    --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
+    --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
+    --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth \
     --out=$OUT/letter_levels_mean \
-    --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/LETTER-Beauty-Dec-04-2026_19-48-37-5b9d70.json)
+    --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
+      $R/LETTER-Beauty-Dec-04-2026_19-48-37-5b9d70.json $R/LETTER-Beauty-Dec-04-2026_20-54-48-0d48f0.json)
   ;;
 letter_cf01)  # LETTER with its collaborative term weighted 0.1 (the default since 4 Dec; the
   # records above ran at the former 0.01) against TIGER, two seeds, overlay T5 on C. Each LETTER
@@ -157,7 +160,7 @@ letter_cf01)  # LETTER with its collaborative term weighted 0.1 (the default sin
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
     --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_16-26-14-5cfab5-tokenizer.pth \
     --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_19-03-36-a3e362-tokenizer.pth \
-    --out=$OUT/letter_cf01 \
+    --set LETTER:rq_level_reduction=sum --out=$OUT/letter_cf01 \
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
       $R/LETTER-Beauty-Dec-04-2026_16-35-30-d5094d.json $R/LETTER-Beauty-Dec-04-2026_19-10-50-ead4ee.json)
   ;;

@@ -15,6 +15,7 @@ from recbole_bbq.modules.letter_tokenizer import (
 from recbole_bbq.modules.semantic_ids import collision_stats
 from recbole_bbq.cli import main
 from recbole_bbq.model.letter import LETTER
+from recbole_bbq.model.tiger import TIGER
 from recbole_bbq.quick_start import run_recbole_bbq
 
 METRICS = {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
@@ -220,9 +221,13 @@ def test_sasrec_in_a_child_process_equals_the_in_process_one(workdir):
 
 
 def test_letter_rq_level_reduction_reaches_its_tokenizer_and_is_checked(workdir):
-    config = Config("LETTER", "synth", config_dict={**TINY_LETTER, "data_path": str(workdir / "data"),
-                                                    "rq_level_reduction": "mean"})
-    assert LETTER.build_rqvae(16, config).level_reduction == "mean"
+    """LETTER averages the levels' losses by default (the release), TIGER sums them; the key
+    overrides either."""
+    for model, overrides, expected in ((LETTER, {}, "mean"), (TIGER, {}, "sum"),
+                                       (LETTER, {"rq_level_reduction": "sum"}, "sum")):
+        config = Config(model.__name__, "synth", config_dict={
+            **TINY_LETTER, "data_path": str(workdir / "data"), **overrides})
+        assert model.build_rqvae(16, config).level_reduction == expected
     with pytest.raises(ValueError, match="rq_level_reduction must be sum or mean"):
         Config("LETTER", "synth", config_dict={"data_path": str(workdir / "data"),
                                                "rq_level_reduction": "avg"})

@@ -20,8 +20,8 @@ TIGER's RQ-VAE (:class:`~recbole_bbq.modules.rqvae.RQVAE`) plus three regularise
 the release's LETTER-TIGER recipe (``HonghuiBao2000/LETTER``: 4 levels x 256, latent 32,
 alpha = 0.1 as in its ``main.py`` (its ``train_tokenizer.sh`` passes 0.01, measured inert on
 standardised features), beta = 1e-4, Sinkhorn epsilon 0.003 at the last level, 50
-iterations, 10 clusters). The RQ losses are summed over levels as in TIGER unless
-``rq_level_reduction: mean`` (the release averages them), and the code clusters come from
+iterations, 10 clusters, the RQ losses averaged over levels as the release does where TIGER
+sums them: ``rq_level_reduction: mean``, LETTER.yaml's value). The code clusters come from
 plain k-means instead of the size-constrained k-means (no extra dependency; singleton
 clusters simply give no diversity term for their items).
 """
@@ -114,7 +114,7 @@ class LetterTokenizer(RQVAE):
                  sinkhorn_epsilons: Sequence[float] = (0.0, 0.0, 0.0, 0.003),
                  sinkhorn_iters: int = 50, cf_weight: float = 0.1,
                  diversity_weight: float = 1e-4, n_clusters: int = 10,
-                 dead_code_reset: int = 0, level_reduction: str = "sum"):
+                 dead_code_reset: int = 0, level_reduction: str = "mean"):
         super().__init__(input_dim, hidden_dims, latent_dim, n_levels, codebook_size,
                          commitment, dropout, dead_code_reset, level_reduction)
         epsilons = [float(e) for e in sinkhorn_epsilons]
