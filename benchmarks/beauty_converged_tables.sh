@@ -32,7 +32,7 @@ table2)
     --set BBQRec:tokenizer_checkpoint=$TOK --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
     --out=$OUT/table2 \
     --adopt=$(records $R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json \
-      $R/SASRec-Beauty-Nov-23-2026_10-47-08-a22d74.json $R/TIGER-Beauty-Nov-23-2026_20-08-10-aaff5b.json \
+      $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/TIGER-Beauty-Nov-23-2026_20-08-10-aaff5b.json \
       $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json $R/BBQRec-Beauty-Nov-23-2026_22-55-58-6c69a1.json)
   ;;
 table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is its 8-epoch run
