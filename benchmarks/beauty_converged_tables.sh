@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -34,6 +34,30 @@ table2)
     --adopt=$(records $R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json \
       $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/TIGER-Beauty-Nov-23-2026_20-08-10-aaff5b.json \
       $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json $R/BBQRec-Beauty-Nov-23-2026_22-55-58-6c69a1.json)
+  ;;
+table2_current)  # Table 2 at two seeds, each generative model on the generator recipe its
+  # validation picks (docs/RESULTS.md): TIGER and LETTER with the T5 overlay on C (dropout 0,
+  # T5's initialisation, peak 0.001), LETTER at its defaults (cf_weight 0.1, levels averaged),
+  # BBQRec at C for 20 epochs; RecBole's models as in table2. Every run on its saved stage 1
+  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
+  python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020,2021 \
+    --model_config GRU4Rec:$S --model_config SASRec:$S \
+    --model_config TIGER:$C,$T5 --model_config LETTER:$C,$T5 --model_config BBQRec:$C \
+    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
+    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
+    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
+    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
+    --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth \
+    --set BBQRec:tokenizer_checkpoint=$TOK \
+    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Nov-24-2026_07-13-41-9c4b90-tokenizer.pth \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_current \
+    --adopt=$(records $R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json $R/GRU4Rec-Beauty-Dec-04-2026_22-07-03-34ba38.json \
+      $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json \
+      $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
+      $R/LETTER-Beauty-Dec-04-2026_19-48-37-5b9d70.json $R/LETTER-Beauty-Dec-04-2026_20-54-48-0d48f0.json \
+      $R/BBQRec-Beauty-Nov-23-2026_22-55-58-6c69a1.json $R/BBQRec-Beauty-Nov-24-2026_07-22-11-35cc09.json)
   ;;
 table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is its 8-epoch run
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"; B="time_budget_minutes=75"
@@ -165,5 +189,5 @@ letter_cf01)  # LETTER with its collaborative term weighted 0.1 (the default sin
       $R/LETTER-Beauty-Dec-04-2026_16-35-30-d5094d.json $R/LETTER-Beauty-Dec-04-2026_19-10-50-ead4ee.json)
   ;;
 *)
-  echo "usage: bash $0 table2|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean" >&2; exit 2 ;;
 esac

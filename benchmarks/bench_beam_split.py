@@ -12,8 +12,9 @@ random weights: the search's cost does not depend on what the weights learned (t
 beams, levels and prefix tree are walked). With ``--checkpoint`` a trained model is loaded, so
 ``--amp`` also reports what bfloat16 changes in the answers: the share of users whose top-10
 differs from float32's, and recall/NDCG@10 of both. ``--compare_split`` also times each
-variant with the length buckets cut into equal row counts (the former cut) instead of where
-they pad least. ``--batches 0`` runs the whole split.
+variant with the length buckets cut into equal row counts instead of the default cut (where
+they pad least, or equal counts under CPU autocast: so the bfloat16 pair then times one cut
+twice). ``--batches 0`` runs the whole split.
 Batches are the test loader's own (``eval_batch`` users, RecBole's full-sort collation); the
 variants alternate batch by batch in one process, so machine noise hits them alike.
 """
@@ -51,13 +52,14 @@ def load(args):
 
 @contextlib.contextmanager
 def equal_split(amp):
-    """``amp()`` with length buckets of equal row counts (modules/length_buckets.py SPLIT)."""
+    """``amp()`` with length buckets of equal row counts (modules/length_buckets.py SPLIT;
+    the other variants run its default, ``auto``)."""
     length_buckets.SPLIT = "equal"
     try:
         with amp():
             yield
     finally:
-        length_buckets.SPLIT = "least_padding"
+        length_buckets.SPLIT = "auto"
 
 
 def top10_and_hits(scores, positive_u, positive_i):

@@ -43,7 +43,7 @@ def test_skewed_lengths_pad_less_than_equal_counts():
         try:
             chunks = list(length_sorted_chunks(lengths, 4))
         finally:
-            length_buckets.SPLIT = "least_padding"
+            length_buckets.SPLIT = "auto"
         rows = torch.cat([r for r, _ in chunks])
         assert sorted(rows.tolist()) == list(range(64))  # every row exactly once
         assert all(w == int(lengths[r].max()) for r, w in chunks)  # trimmed to its longest
@@ -57,3 +57,12 @@ def test_empty_histories_get_width_one():
     chunks = list(length_sorted_chunks(torch.tensor([0, 0, 3, 5, 0]), 2))
     assert [w for _, w in chunks] == [1, 5]  # 3 * 1 + 2 * 5 slots, against 4 * 3 + 1 * 5
     assert sorted(chunks[0][0].tolist()) == [0, 1, 4] and sorted(chunks[1][0].tolist()) == [2, 3]
+
+
+def test_auto_cuts_where_padding_is_least_except_under_cpu_autocast():
+    lengths = torch.tensor([1] * 40 + [2] * 10 + [3] * 6 + [20] * 8)
+    assert length_buckets.SPLIT == "auto"
+    rows = [len(r) for r, _ in length_sorted_chunks(lengths, 4)]
+    assert rows == [40, 10, 6, 8]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert [len(r) for r, _ in length_sorted_chunks(lengths, 4)] == [16, 16, 16, 16]
