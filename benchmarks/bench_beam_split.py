@@ -54,12 +54,12 @@ def load(args):
 def equal_split(amp):
     """``amp()`` with length buckets of equal row counts (modules/length_buckets.py SPLIT;
     the other variants run its default, ``auto``)."""
-    length_buckets.SPLIT = "equal"
+    previous, length_buckets.SPLIT = length_buckets.SPLIT, "equal"
     try:
         with amp():
             yield
     finally:
-        length_buckets.SPLIT = "auto"
+        length_buckets.SPLIT = previous
 
 
 def top10_and_hits(scores, positive_u, positive_i):

@@ -84,11 +84,11 @@ def main(argv=None):
     p.add_argument("--split", nargs="+", default=["auto"], choices=["auto", "least_padding", "equal"])
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     args = p.parse_args(argv)
-    amp = (functools.partial(torch.autocast, "cuda" if torch.cuda.is_available() else "cpu",
-                             dtype=torch.bfloat16) if args.amp else contextlib.nullcontext)
     name = "TIGER" if args.stage == "generator" else "BBQRec"
     config = Config(name, args.dataset, config_file_list=args.config_files.split(","),
                     config_dict={"use_gpu": torch.cuda.is_available(), "state": "WARNING"})
+    amp = (functools.partial(torch.autocast, torch.device(config["device"]).type, dtype=torch.bfloat16)
+           if args.amp else contextlib.nullcontext)
     if config["keep_freed_memory"]:
         keep_freed_memory()  # as a run does
     train, _, _ = data_preparation(config, create_dataset(config))

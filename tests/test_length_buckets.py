@@ -35,15 +35,12 @@ def test_the_cuts_pad_least(seed):
         assert padded_slots(sorted_lengths, bounds) == best_by_brute_force(sorted_lengths, n_chunks)
 
 
-def test_skewed_lengths_pad_less_than_equal_counts():
+def test_skewed_lengths_pad_less_than_equal_counts(monkeypatch):
     lengths = torch.tensor([1] * 40 + [2] * 10 + [3] * 6 + [20] * 8)[torch.randperm(64)]
 
     def slots(split):
-        length_buckets.SPLIT = split
-        try:
-            chunks = list(length_sorted_chunks(lengths, 4))
-        finally:
-            length_buckets.SPLIT = "auto"
+        monkeypatch.setattr(length_buckets, "SPLIT", split)
+        chunks = list(length_sorted_chunks(lengths, 4))
         rows = torch.cat([r for r, _ in chunks])
         assert sorted(rows.tolist()) == list(range(64))  # every row exactly once
         assert all(w == int(lengths[r].max()) for r, w in chunks)  # trimmed to its longest
