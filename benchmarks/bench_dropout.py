@@ -4,7 +4,7 @@
         [--d_model 128 --layers 4 --heads 6 --d_head 64 --d_ff 1024] [--threads N]
     python benchmarks/bench_dropout.py --tokenizer_checkpoint=saved/TIGER-Beauty-...-tokenizer.pth \
         [--model TIGER] [--dataset Beauty] [--config_files benchmarks/configs/beauty_converged_cpu.yaml]
-        [--dropout 0.1] [--steps 40] [--compare_with /tmp/dropout_before.py] [--profile 5]
+        [--dropout 0.1] [--steps 40] [--compare_with /tmp/dropout_before.py] [--profile 5] [--amp]
 
 One process, one model, alternating the variants step by step over the same batches, so
 machine noise hits them alike. Prints samples/s of each and their ratios. Without
@@ -18,10 +18,13 @@ fused kernel): what dropout itself costs. ``--compare_with FILE`` adds a fourth 
 ``dropout`` function of another version of ``modules/dropout.py`` (for example
 ``git show <commit>:recbole_bbq/modules/dropout.py > /tmp/dropout_before.py``), patched in for
 its steps, so a change to the mask is measured against its predecessor in one run.
+``--amp``: every step under bfloat16 autocast, as ``enable_amp`` trains (the masks are then
+built in bfloat16).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 
@@ -80,7 +83,9 @@ def main(argv=None):
                    help="another version of modules/dropout.py whose dropout() is timed too")
     p.add_argument("--profile", type=int, default=0,
                    help="then profile this many steps of this mask (torch.profiler, top ops)")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     args = p.parse_args(argv)
+    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.amp else contextlib.nullcontext
     seed_and_threads(args)
     module, loss, batches = (real if args.tokenizer_checkpoint else synthetic)(args)
     opt = torch.optim.AdamW(getattr(module, "generator", module).parameters(), lr=1e-3)
@@ -95,7 +100,9 @@ def main(argv=None):
             for m in dropouts:
                 m.p = rate
             opt.zero_grad()
-            loss(b).backward()
+            with amp():
+                value = loss(b)
+            value.backward()
             opt.step()
         return step
 
@@ -119,6 +126,7 @@ def main(argv=None):
         "no_dropout_over_cheap_cpu_mask": round(rates["no_dropout"] / rates["cheap_cpu_mask"], 3),
         **compared,
         "threads": torch.get_num_threads(),
+        "precision": "bfloat16 autocast" if args.amp else "float32",
         "batches": (f"real: {args.model} on {args.dataset}, {args.config_files}"
                     if args.tokenizer_checkpoint else "synthetic"),
         "size": {k: getattr(args, k) for k in ("d_model", "layers", "heads", "d_head", "d_ff",

@@ -42,6 +42,19 @@ def test_scaled_mask_drops_the_same_elements_in_the_input_type(dtype):
     assert dropout(x, 0.3).dtype == dtype
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.999])
+def test_scaled_mask_is_bitwise_the_converted_and_scaled_bool_mask(dtype, p):
+    # the mask is built from integer bit patterns; it must equal the plain construction
+    torch.manual_seed(11)
+    plain = keep_mask((3, 4099), p).to(dtype).mul_(1.0 / (1.0 - p))
+    torch.manual_seed(11)
+    fast = scaled_keep_mask((3, 4099), p, dtype)
+    assert fast.dtype == dtype and fast.shape == plain.shape
+    assert torch.equal(fast, plain)
+    assert (fast != 0).any() and (fast == 0).any()
+
+
 def test_gradient_uses_the_forward_mask():
     torch.manual_seed(2)
     x = (torch.rand(300, 50) + 0.5).requires_grad_()

@@ -39,6 +39,11 @@ def _threshold(p: float) -> int:
     return -32768 + round(p * 65536)  # drop the lowest round(p * 65536) of 65536 values
 
 
+# the integer type of each float type's width: a mask is built as integers, then reinterpreted
+_SAME_WIDTH_INT = {torch.bfloat16: torch.int16, torch.float16: torch.int16,
+                   torch.float32: torch.int32, torch.float64: torch.int64}
+
+
 def keep_mask(shape, p: float, device=None) -> torch.Tensor:
     """Bool tensor of ``shape``: True with probability ``1 - p`` (quantised to 1/65536),
     independently per element."""
@@ -47,9 +52,21 @@ def keep_mask(shape, p: float, device=None) -> torch.Tensor:
 
 def scaled_keep_mask(shape, p: float, dtype: torch.dtype, device=None) -> torch.Tensor:
     """The mask of :func:`keep_mask` already in ``dtype`` and scaled: ``1 / (1 - p)`` where
-    kept, 0 where dropped (the same draws as :func:`keep_mask` drop the same elements)."""
-    # conversion then in-place scaling: 1.7x faster than torch.where on activation-sized masks
-    return keep_mask(shape, p, device).to(dtype).mul_(1.0 / (1.0 - p))
+    kept, 0 where dropped (the same draws as :func:`keep_mask` drop the same elements).
+
+    Built as integers of ``dtype``'s width: the comparison writes 1 or 0, multiplied by the
+    bit pattern of ``dtype(1 / (1 - p))``, and the result is reinterpreted as ``dtype``. The
+    values are bitwise those of converting the bool mask and scaling it, without the two
+    slow passes on the CPU (a bool result, then a bool-to-float conversion): 20x faster on
+    a bfloat16 FFN-sized mask, 3.8x on a float32 one (docs/RESULTS.md)."""
+    n = math.prod(shape)
+    int_type = _SAME_WIDTH_INT.get(dtype)
+    if int_type is None:
+        return keep_mask(shape, p, device).to(dtype).mul_(1.0 / (1.0 - p))
+    scale_bits = torch.tensor(1.0 / (1.0 - p), dtype=dtype).view(int_type).item()
+    keep = torch.ge(_random_lanes(n, device), _threshold(p),
+                    out=torch.empty(n, dtype=int_type, device=device))
+    return keep.mul_(scale_bits).view(dtype).view(shape)
 
 
 class _MaskedScale(torch.autograd.Function):
