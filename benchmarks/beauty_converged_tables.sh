@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -188,6 +188,15 @@ letter_cf01)  # LETTER with its collaborative term weighted 0.1 (the default sin
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
       $R/LETTER-Beauty-Dec-04-2026_16-35-30-d5094d.json $R/LETTER-Beauty-Dec-04-2026_19-10-50-ead4ee.json)
   ;;
+gru4rec_20_epochs)  # GRU4Rec at table2's recipe with a 20-epoch schedule instead of 10, two
+  # seeds, against SASRec (table2_current's records): does the shorter schedule cut a rising curve?
+  python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec --dataset=Beauty --seeds=2020,2021 \
+    --model_config GRU4Rec:$S --model_config SASRec:$S \
+    --set GRU4Rec:epochs=20 --set GRU4Rec:time_budget_minutes=30 --set GRU4Rec:learning_rate=0.002 \
+    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 --out=$OUT/gru4rec_20_epochs \
+    --adopt=$(records $R/GRU4Rec-Beauty-Dec-04-2026_23-19-13-6a68d8.json $R/GRU4Rec-Beauty-Dec-04-2026_23-28-54-e7f0c3.json \
+      $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json)
+  ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs" >&2; exit 2 ;;
 esac
