@@ -162,3 +162,34 @@ def test_similarity_buckets_ignore_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         under_amp = similarity_buckets(v, mask, 100)
     assert torch.equal(plain, under_amp)
+
+
+def test_gradients_equal_those_of_the_plain_autograd_product():
+    """The combine step recomputes the modulated values in backward instead of saving them:
+    its gradients for the weights, the values and E_sim must be those autograd gives for
+    the product written out (float64, random E_sim, some weights exactly zero)."""
+    _, sim = pair()
+    sim = sim.double()
+    with torch.no_grad():
+        sim.sim_embedding.weight.normal_(1.0, 0.3)
+    g = torch.Generator().manual_seed(5)
+    s = T * L
+    w = torch.softmax(torch.randn(B, H, s, s, generator=g, dtype=torch.float64), -1)
+    w = (w * (torch.rand(B, 1, 1, s, generator=g) > 0.3)).requires_grad_()
+    v = torch.randn(B, H, s, DH, generator=g, dtype=torch.float64, requires_grad=True)
+    _, _, buckets = inputs(3)
+    upstream = torch.randn(B, H, s, DH, generator=g, dtype=torch.float64)
+
+    out = sim.combine(w, v, item_sim_buckets=buckets)
+    out.backward(upstream)
+    got = [out.detach(), w.grad, v.grad, sim.sim_embedding.weight.grad]
+
+    for p in (w, v, sim.sim_embedding.weight):
+        p.grad = None
+    e = sim.sim_embedding(buckets).view(B, T, T, H, DH).permute(0, 3, 1, 2, 4)
+    modulated = (e.unsqueeze(4) * v.view(B, H, 1, T, L, DH)).reshape(B, H, T, s, DH)
+    by_hand = torch.matmul(w.reshape(B, H, T, L, s), modulated).reshape(B, H, s, DH)
+    by_hand.backward(upstream)
+    expected = [by_hand.detach(), w.grad, v.grad, sim.sim_embedding.weight.grad]
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, atol=1e-12)

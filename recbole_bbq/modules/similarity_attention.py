@@ -23,8 +23,13 @@ d_head)`` for ``V'`` plus ``O(B * T^2 * H * d_head)`` for the gathered ``e`` -- 
 less than the naive per-token-pair tensor ``[B, H, S, S, d_head]``, and a factor
 ``T * d_head / L`` more than plain attention's ``[B, H, S, S]`` weights. With TIGER's size
 (H=6, d_head=64), T=20, L=3 and 256 rows that is ~0.47 GB of float32 per encoder layer
-(kept for backward); the length-bucketed batches of ``GenerativeRecommender`` trim ``T``
-to each chunk's longest history, which shrinks it several-fold on Amazon data.
+(kept for backward in a plain autograd graph); the length-bucketed batches of
+``GenerativeRecommender`` trim ``T`` to each chunk's longest history, which shrinks it
+several-fold on Amazon data. :class:`_SimilarityMix` does not keep ``V'`` for backward: it
+saves the weights, ``e`` and ``v`` and recomputes ``V'`` once in the backward pass, which
+frees the largest tensor of the step between the passes (1.26x plain attention's step time
+against 1.38x in float32, 1.39x against 1.45x under bfloat16, at TIGER's size on Beauty-length
+histories; docs/RESULTS.md, "Speed").
 """
 from __future__ import annotations
 
@@ -35,6 +40,52 @@ from torch import nn
 from recbole_bbq.modules.generator import MultiHeadAttention
 
 __all__ = ["similarity_buckets", "SimilarityAttention"]
+
+
+class _SimilarityMix(torch.autograd.Function):
+    """Eq. 17's product ``out_a = w_a @ V'_a`` with ``V'_a[(t,l)] = e_(a,t) (.) v_(t,l)``.
+
+    Shapes: ``w5 [B, H, T, L, S]`` (the L query tokens of each query item), ``e [B, H, T, T,
+    dh]`` (query item, key item), ``v_items [B, H, T, L, dh]``; output ``[B, H, T, L, dh]``.
+    The modulated values ``V'`` (``[B, H, T, S, dh]``, T times the values) are not saved
+    for backward but recomputed there; everything runs in ``v_items``' type (the values'
+    bfloat16 under autocast), and ``v``'s gradient, a sum over the T query items, is
+    accumulated in float32.
+    """
+
+    @staticmethod
+    def _modulated(e, v_items):
+        b, h, t, n_levels, d = v_items.shape
+        return (e.unsqueeze(4) * v_items.unsqueeze(2)).reshape(b, h, t, t * n_levels, d)
+
+    @staticmethod
+    def forward(ctx, w5, e, v_items):
+        work = v_items.dtype
+        w5c, ec, vc = w5.to(work).contiguous(), e.to(work).contiguous(), v_items.contiguous()
+        ctx.save_for_backward(w5c, ec, vc)
+        ctx.input_dtypes = (w5.dtype, e.dtype, v_items.dtype)
+        return torch.matmul(w5c, _SimilarityMix._modulated(ec, vc))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        w5, e, v_items = ctx.saved_tensors
+        w_type, e_type, v_type = ctx.input_dtypes
+        b, h, t, n_levels, d = v_items.shape
+        grad_out = grad_out.to(v_items.dtype).contiguous()
+        grad_w = grad_e = grad_v = None
+        if ctx.needs_input_grad[0]:
+            modulated = _SimilarityMix._modulated(e, v_items)
+            grad_w = torch.matmul(grad_out, modulated.transpose(-1, -2)).to(w_type)
+            del modulated
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            # d out / d V'_a, per query item a: [B, H, T_q, T_k, L, dh]
+            grad_mod = torch.matmul(w5.transpose(-1, -2), grad_out).view(b, h, t, t, n_levels, d)
+            if ctx.needs_input_grad[1]:
+                grad_e = (grad_mod * v_items.unsqueeze(2)).sum(4).to(e_type)
+            if ctx.needs_input_grad[2]:
+                grad_v = (grad_mod * e.unsqueeze(4)).sum(2, dtype=torch.float32).to(v_type)
+        return grad_w, grad_e, grad_v
 
 
 def similarity_buckets(v_hist: torch.Tensor, mask: torch.Tensor, n_buckets: int) -> torch.Tensor:
@@ -116,10 +167,8 @@ class SimilarityAttention(MultiHeadAttention):
         # under autocast v is bfloat16 while E_sim stays float32: without the cast the
         # [B, H, T, S, dh] product below would be promoted to float32, twice the memory
         e = e.to(v.dtype)
-        # values modulated per query item: V'_a[(t,l)] = e_(a,t) (.) v_(t,l) -> [B, H, T, S, dh]
-        v_items = v.view(b, h, 1, t, n_levels, d)
-        modulated = (e.unsqueeze(4) * v_items).reshape(b, h, t, sk, d)
-        # the L query tokens of item a mix V'_a with their ordinary weights
-        w = weights.reshape(b, h, t, n_levels, sk)
-        out = torch.matmul(w, modulated)  # [B, H, T, L, dh]
+        # the L query tokens of item a mix V'_a[(t,l)] = e_(a,t) (.) v_(t,l) with their
+        # ordinary weights
+        out = _SimilarityMix.apply(weights.reshape(b, h, t, n_levels, sk), e,
+                                   v.view(b, h, t, n_levels, d))  # [B, H, T, L, dh]
         return out.reshape(b, h, sq, d)
