@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -197,6 +197,15 @@ gru4rec_20_epochs)  # GRU4Rec at table2's recipe with a 20-epoch schedule instea
     --adopt=$(records $R/GRU4Rec-Beauty-Dec-04-2026_23-19-13-6a68d8.json $R/GRU4Rec-Beauty-Dec-04-2026_23-28-54-e7f0c3.json \
       $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json)
   ;;
+tiger_no_dead_code_reset)  # TIGER at seed 2020 on a stage 1 trained without dead-code re-seeding
+  # (--dead_code_reset=0 --tokenizer_only --tokenizer_epochs=150 --tokenizer_eval_step=50), the
+  # generator at the T5 overlay as t5_seeds' TIGER; compare with t5_seeds (re-seeding on)
+  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
+    --set TIGER:dead_code_reset=0 \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-05-2026_00-02-27-bd21c1-tokenizer.pth \
+    --out=$OUT/tiger_no_dead_code_reset --adopt=$R/TIGER-Beauty-Dec-05-2026_00-03-58-c4e58a.json
+  ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset" >&2; exit 2 ;;
 esac
