@@ -27,9 +27,9 @@ less than the naive per-token-pair tensor ``[B, H, S, S, d_head]``, and a factor
 ``GenerativeRecommender`` trim ``T`` to each chunk's longest history, which shrinks it
 several-fold on Amazon data. :class:`_SimilarityMix` does not keep ``V'`` for backward: it
 saves the weights, ``e`` and ``v`` and recomputes ``V'`` once in the backward pass, which
-frees the largest tensor of the step between the passes (1.26x plain attention's step time
-against 1.38x in float32, 1.39x against 1.45x under bfloat16, at TIGER's size on Beauty-length
-histories; docs/RESULTS.md, "Speed").
+frees the largest tensor of the step between the passes: at TIGER's size on Beauty-length
+histories a float32 step took 1.26-1.36x plain attention's against 1.38-2.12x when the
+product was left to autograd, and level under bfloat16 (docs/RESULTS.md, "Speed").
 """
 from __future__ import annotations
 
