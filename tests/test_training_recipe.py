@@ -328,3 +328,17 @@ def test_reproducibility_makes_two_thread_cpu_backward_repeat_exactly():
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize("bigger, scores, expected", [
+    (True, [0.1, 0.3, 0.2, 0.3, 0.25], 3),   # a tie with the best: RecBole saved the later one
+    (True, [0.1, 0.3, 0.2], 1),
+    (False, [2.0, 1.0, 1.5, 1.0], 3),
+    (True, [], None),
+])
+def test_best_epoch_is_the_checkpoint_recbole_kept(bigger, scores, expected):
+    from types import SimpleNamespace
+    from recbole_bbq.trainer.base import TrainingRunMixin
+    run = SimpleNamespace(valid_metric_bigger=bigger,
+                          valid_history=[{"epoch": i, "valid_score": s} for i, s in enumerate(scores)])
+    assert TrainingRunMixin.best_epoch(run) == expected
