@@ -96,3 +96,14 @@ def test_training_attention_drops_weights_with_this_mask():
     assert torch.allclose(out, by_hand, atol=1e-6)
     attention.eval()  # no dropout: the fused kernel again, deterministic
     assert torch.allclose(attention(x, x, key_mask=key_mask), attention(x, x, key_mask=key_mask))
+
+
+def test_rates_next_to_one_fall_back_instead_of_overflowing_the_threshold():
+    # p within 2^-17 of 1 would need a threshold of 32768, past int16: dropout hands it to
+    # torch (with this seed everything is dropped), the mask functions refuse it
+    torch.manual_seed(0)
+    x = torch.rand(1000) + 0.5
+    assert torch.equal(dropout(x, 1 - 2 ** -18, training=True), torch.zeros(1000))
+    with pytest.raises(ValueError, match="dropout rate"):
+        keep_mask((10,), 1 - 2 ** -18)
+    assert keep_mask((10,), 1 - 2 ** -16).dtype == torch.bool  # the last rate the mask takes
