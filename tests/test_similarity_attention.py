@@ -193,3 +193,33 @@ def test_gradients_equal_those_of_the_plain_autograd_product():
     expected = [by_hand.detach(), w.grad, v.grad, sim.sim_embedding.weight.grad]
     for a, b in zip(got, expected):
         assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_gradients_under_bfloat16_autocast_and_with_frozen_values():
+    """The same comparison in CPU bfloat16 autocast (float32 weights, bfloat16 values, as a
+    run with enable_amp may hand them over), with the values not requiring a gradient."""
+    _, sim = pair()
+    with torch.no_grad():
+        sim.sim_embedding.weight.normal_(1.0, 0.3)
+    g = torch.Generator().manual_seed(6)
+    s = T * L
+    w = torch.softmax(torch.randn(B, H, s, s, generator=g), -1).requires_grad_()
+    v = torch.randn(B, H, s, DH, generator=g).to(torch.bfloat16)  # frozen
+    _, _, buckets = inputs(4)
+    upstream = torch.randn(B, H, s, DH, generator=g).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = sim.combine(w, v, item_sim_buckets=buckets)
+    assert out.dtype == torch.bfloat16
+    out.backward(upstream)
+    got = [out.detach().float(), w.grad.clone(), sim.sim_embedding.weight.grad.clone()]
+    assert w.grad.dtype == torch.float32 and v.grad is None
+
+    w.grad, sim.sim_embedding.weight.grad = None, None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        e = sim.sim_embedding(buckets).view(B, T, T, H, DH).permute(0, 3, 1, 2, 4).to(v.dtype)
+        modulated = (e.unsqueeze(4) * v.view(B, H, 1, T, L, DH)).reshape(B, H, T, s, DH)
+        by_hand = torch.matmul(w.reshape(B, H, T, L, s), modulated).reshape(B, H, s, DH)
+    by_hand.backward(upstream)
+    expected = [by_hand.detach().float(), w.grad, sim.sim_embedding.weight.grad]
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, rtol=2e-2, atol=2e-2)

@@ -49,8 +49,7 @@ class _SimilarityMix(torch.autograd.Function):
     dh]`` (query item, key item), ``v_items [B, H, T, L, dh]``; output ``[B, H, T, L, dh]``.
     The modulated values ``V'`` (``[B, H, T, S, dh]``, T times the values) are not saved
     for backward but recomputed there; everything runs in ``v_items``' type (the values'
-    bfloat16 under autocast), and ``v``'s gradient, a sum over the T query items, is
-    accumulated in float32.
+    bfloat16 under autocast). Not twice differentiable.
     """
 
     @staticmethod
@@ -84,7 +83,7 @@ class _SimilarityMix(torch.autograd.Function):
             if ctx.needs_input_grad[1]:
                 grad_e = (grad_mod * v_items.unsqueeze(2)).sum(4).to(e_type)
             if ctx.needs_input_grad[2]:
-                grad_v = (grad_mod * e.unsqueeze(4)).sum(2, dtype=torch.float32).to(v_type)
+                grad_v = (grad_mod * e.unsqueeze(4)).sum(2).to(v_type)
         return grad_w, grad_e, grad_v
 
 
