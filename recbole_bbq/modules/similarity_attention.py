@@ -162,7 +162,10 @@ class SimilarityAttention(MultiHeadAttention):
         n_levels = sk // t
         d = v.shape[-1]
         # e_(a,t) per head: [B, T, T, H*dh] -> [B, H, T_q, T_k, dh]
-        e = self.sim_embedding(item_sim_buckets).view(b, t, t, h, d).permute(0, 3, 1, 2, 4)
+        # index_select, not the embedding call: its backward is one index_add_, where the
+        # embedding's CPU backward loops over the B * T * T indices one by one
+        e = self.sim_embedding.weight.index_select(0, item_sim_buckets.reshape(-1))
+        e = e.view(b, t, t, h, d).permute(0, 3, 1, 2, 4)
         # under autocast v is bfloat16 while E_sim stays float32: without the cast the
         # [B, H, T, S, dh] product below would be promoted to float32, twice the memory
         e = e.to(v.dtype)
