@@ -237,14 +237,12 @@ class TrainingRunMixin:
     def best_epoch(self):
         """The epoch whose checkpoint was kept as best: RecBole's early stopping saves on a
         tie with the best score so far, so of tied epochs it is the last."""
-        best = None
-        for h in self.valid_history:
-            if h.get("epoch") is None:
-                continue
-            if (best is None or (h["valid_score"] >= best["valid_score"] if self.valid_metric_bigger
-                                 else h["valid_score"] <= best["valid_score"])):
-                best = h
-        return None if best is None else best["epoch"]
+        scored = [h for h in self.valid_history if h.get("epoch") is not None]
+        if not scored:
+            return None
+        pick = max if self.valid_metric_bigger else min
+        # max/min return the first of equal keys: over the reversed history, the last epoch
+        return pick(reversed(scored), key=lambda h: h["valid_score"])["epoch"]
 
     def run_record(self) -> dict:
         """What a results file reports about the run so far; saved in every checkpoint so a
