@@ -16,6 +16,7 @@ Off the CPU (CUDA's dropout is a fused Philox kernel) and in eval mode this is
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -68,10 +69,16 @@ def scaled_keep_mask(shape, p: float, dtype: torch.dtype, device=None) -> torch.
     int_type = _SAME_WIDTH_INT.get(dtype)
     if int_type is None:
         return keep_mask(shape, p, device).to(dtype).mul_(1.0 / (1.0 - p))
-    scale_bits = torch.tensor(1.0 / (1.0 - p), dtype=dtype).view(int_type).item()
     keep = torch.ge(_random_lanes(n, device), _threshold(p),
                     out=torch.empty(n, dtype=int_type, device=device))
-    return keep.mul_(scale_bits).view(dtype).view(shape)
+    return keep.mul_(_scale_bits(p, dtype, int_type)).view(dtype).view(shape)
+
+
+@functools.lru_cache(maxsize=None)
+def _scale_bits(p: float, dtype: torch.dtype, int_type: torch.dtype) -> int:
+    """The bit pattern of ``dtype(1 / (1 - p))`` as an ``int_type`` value, made once per
+    rate and type instead of a tensor per mask (a few hundred masks per training step)."""
+    return torch.tensor(1.0 / (1.0 - p), dtype=dtype).view(int_type).item()
 
 
 class _MaskedScale(torch.autograd.Function):
