@@ -1,14 +1,21 @@
 """Similarity-enhanced self-attention (BBQRec eq. 14-17)."""
 import functools
 
+import pytest
 import torch
 
 from recbole_bbq.modules.generator import MultiHeadAttention, SemanticIDGenerator
-from recbole_bbq.modules.similarity_attention import SimilarityAttention, similarity_buckets
+from recbole_bbq.modules.similarity_attention import (
+    SimilarityAttention, _SimilarityMix, similarity_buckets)
 
 
 B, T, L, K = 3, 4, 3, 10
 D_MODEL, H, DH = 16, 2, 8
+# the eq. 17 product works through the query items in chunks of this many elements of the
+# modulated values: one query item per chunk, three (a chunk of 3 and one of 1), all four
+ONE_ITEM = B * H * T * L * DH
+CHUNKS = pytest.mark.parametrize("chunk_elements", [ONE_ITEM, 3 * ONE_ITEM, 1 << 20],
+                                 ids=["1 item", "3+1 items", "one chunk"])
 
 
 def inputs(seed=0):
@@ -164,10 +171,13 @@ def test_similarity_buckets_ignore_autocast():
     assert torch.equal(plain, under_amp)
 
 
-def test_gradients_equal_those_of_the_plain_autograd_product():
-    """The combine step recomputes the modulated values in backward instead of saving them:
-    its gradients for the weights, the values and E_sim must be those autograd gives for
-    the product written out (float64, random E_sim, some weights exactly zero)."""
+@CHUNKS
+def test_gradients_equal_those_of_the_plain_autograd_product(monkeypatch, chunk_elements):
+    """The combine step recomputes the modulated values in backward instead of saving them,
+    a few query items at a time: its gradients for the weights, the values and E_sim must be
+    those autograd gives for the product written out (float64, random E_sim, some weights
+    exactly zero), whatever the chunk size."""
+    monkeypatch.setattr(_SimilarityMix, "chunk_elements", chunk_elements)
     _, sim = pair()
     sim = sim.double()
     with torch.no_grad():
@@ -195,16 +205,19 @@ def test_gradients_equal_those_of_the_plain_autograd_product():
         assert torch.allclose(a, b, atol=1e-12)
 
 
-def test_gradients_under_bfloat16_autocast_and_with_frozen_values():
+@CHUNKS
+@pytest.mark.parametrize("frozen_values", [True, False], ids=["frozen values", "values trained"])
+def test_gradients_under_bfloat16_autocast(monkeypatch, chunk_elements, frozen_values):
     """The same comparison in CPU bfloat16 autocast (float32 weights, bfloat16 values, as a
-    run with enable_amp may hand them over), with the values not requiring a gradient."""
+    run with enable_amp may hand them over), with and without a gradient for the values."""
+    monkeypatch.setattr(_SimilarityMix, "chunk_elements", chunk_elements)
     _, sim = pair()
     with torch.no_grad():
         sim.sim_embedding.weight.normal_(1.0, 0.3)
     g = torch.Generator().manual_seed(6)
     s = T * L
     w = torch.softmax(torch.randn(B, H, s, s, generator=g), -1).requires_grad_()
-    v = torch.randn(B, H, s, DH, generator=g).to(torch.bfloat16)  # frozen
+    v = torch.randn(B, H, s, DH, generator=g).to(torch.bfloat16).requires_grad_(not frozen_values)
     _, _, buckets = inputs(4)
     upstream = torch.randn(B, H, s, DH, generator=g).to(torch.bfloat16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -212,14 +225,21 @@ def test_gradients_under_bfloat16_autocast_and_with_frozen_values():
     assert out.dtype == torch.bfloat16
     out.backward(upstream)
     got = [out.detach().float(), w.grad.clone(), sim.sim_embedding.weight.grad.clone()]
-    assert w.grad.dtype == torch.float32 and v.grad is None
+    assert w.grad.dtype == torch.float32
+    if frozen_values:
+        assert v.grad is None
+    else:
+        assert v.grad.dtype == torch.bfloat16
+        got.append(v.grad.float())
 
-    w.grad, sim.sim_embedding.weight.grad = None, None
+    w.grad, sim.sim_embedding.weight.grad, v.grad = None, None, None
     with torch.autocast("cpu", dtype=torch.bfloat16):
         e = sim.sim_embedding(buckets).view(B, T, T, H, DH).permute(0, 3, 1, 2, 4).to(v.dtype)
         modulated = (e.unsqueeze(4) * v.view(B, H, 1, T, L, DH)).reshape(B, H, T, s, DH)
         by_hand = torch.matmul(w.reshape(B, H, T, L, s), modulated).reshape(B, H, s, DH)
     by_hand.backward(upstream)
     expected = [by_hand.detach().float(), w.grad, sim.sim_embedding.weight.grad]
+    if not frozen_values:
+        expected.append(v.grad.float())
     for a, b in zip(got, expected):
         assert torch.allclose(a, b, rtol=2e-2, atol=2e-2)

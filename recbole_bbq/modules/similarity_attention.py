@@ -29,7 +29,10 @@ several-fold on Amazon data. :class:`_SimilarityMix` does not keep ``V'`` for ba
 saves the weights, ``e`` and ``v`` and recomputes ``V'`` once in the backward pass, which
 frees the largest tensor of the step between the passes: at TIGER's size on Beauty-length
 histories a float32 step took 1.26-1.36x plain attention's against 1.38-2.12x when the
-product was left to autograd, and level under bfloat16 (docs/RESULTS.md, "Speed").
+product was left to autograd, and level under bfloat16 (docs/RESULTS.md, "Speed"). Both
+passes also work through the query items a few at a time, so ``V'`` and its gradient never
+exist whole, only in pieces of about a million elements: 1.23-1.29x against 1.34-1.56x for
+the whole tensor at once in float32, about 3 % slower under bfloat16.
 """
 from __future__ import annotations
 
@@ -48,14 +51,26 @@ class _SimilarityMix(torch.autograd.Function):
     Shapes: ``w5 [B, H, T, L, S]`` (the L query tokens of each query item), ``e [B, H, T, T,
     dh]`` (query item, key item), ``v_items [B, H, T, L, dh]``; output ``[B, H, T, L, dh]``.
     The modulated values ``V'`` (``[B, H, T, S, dh]``, T times the values) are not saved
-    for backward but recomputed there; everything runs in ``v_items``' type (the values'
-    bfloat16 under autocast). Not twice differentiable.
+    for backward but recomputed there, a chunk of query items at a time; everything runs
+    in ``v_items``' type (the values' bfloat16 under autocast) except the values' gradient,
+    summed over the query items in float32 at least. Not twice differentiable.
     """
+
+    # elements of V' (or of its gradient) per chunk of query items, at least one item:
+    # small pieces are written and read back while still in cache, where one [B, H, T, S, dh]
+    # tensor goes through main memory several times per pass
+    chunk_elements = 1 << 20
 
     @staticmethod
     def _modulated(e, v_items):
         b, h, t, n_levels, d = v_items.shape
-        return (e.unsqueeze(4) * v_items.unsqueeze(2)).reshape(b, h, t, t * n_levels, d)
+        return (e.unsqueeze(4) * v_items.unsqueeze(2)).reshape(b, h, e.shape[2], t * n_levels, d)
+
+    @staticmethod
+    def _chunks(v_items):
+        b, h, t, n_levels, d = v_items.shape
+        size = max(1, _SimilarityMix.chunk_elements // (b * h * t * n_levels * d))
+        return [(a, min(t, a + size)) for a in range(0, t, size)]
 
     @staticmethod
     def forward(ctx, w5, e, v_items):
@@ -63,7 +78,8 @@ class _SimilarityMix(torch.autograd.Function):
         w5c, ec, vc = w5.to(work).contiguous(), e.to(work).contiguous(), v_items.contiguous()
         ctx.save_for_backward(w5c, ec, vc)
         ctx.input_dtypes = (w5.dtype, e.dtype, v_items.dtype)
-        return torch.matmul(w5c, _SimilarityMix._modulated(ec, vc))
+        return torch.cat([torch.matmul(w5c[:, :, a0:a1], _SimilarityMix._modulated(ec[:, :, a0:a1], vc))
+                          for a0, a1 in _SimilarityMix._chunks(vc)], 2)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -72,18 +88,35 @@ class _SimilarityMix(torch.autograd.Function):
         w_type, e_type, v_type = ctx.input_dtypes
         b, h, t, n_levels, d = v_items.shape
         grad_out = grad_out.to(v_items.dtype).contiguous()
-        grad_w = grad_e = grad_v = None
-        if ctx.needs_input_grad[0]:
-            modulated = _SimilarityMix._modulated(e, v_items)
-            grad_w = torch.matmul(grad_out, modulated.transpose(-1, -2)).to(w_type)
-            del modulated
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            # d out / d V'_a, per query item a: [B, H, T_q, T_k, L, dh]
-            grad_mod = torch.matmul(w5.transpose(-1, -2), grad_out).view(b, h, t, t, n_levels, d)
-            if ctx.needs_input_grad[1]:
-                grad_e = (grad_mod * v_items.unsqueeze(2)).sum(4).to(e_type)
-            if ctx.needs_input_grad[2]:
-                grad_v = (grad_mod * e.unsqueeze(4)).sum(2).to(v_type)
+        need_w, need_e, need_v = ctx.needs_input_grad
+        grad_w, grad_e, grad_v = [], [], None
+        for a0, a1 in _SimilarityMix._chunks(v_items):
+            g = grad_out[:, :, a0:a1]
+            if need_w:
+                modulated = _SimilarityMix._modulated(e[:, :, a0:a1], v_items)
+                grad_w.append(torch.matmul(g, modulated.transpose(-1, -2)))
+                del modulated
+            if need_e or need_v:
+                # d out / d V'_a, per query item a: [B, H, a1 - a0, T_k, L, dh]
+                grad_mod = torch.matmul(w5[:, :, a0:a1].transpose(-1, -2), g).view(
+                    b, h, a1 - a0, t, n_levels, d)
+                if need_e:
+                    # sum over the L key levels without a product tensor of grad_mod's size
+                    part = grad_mod[:, :, :, :, 0] * v_items[:, :, None, :, 0]
+                    for level in range(1, n_levels):
+                        part.addcmul_(grad_mod[:, :, :, :, level], v_items[:, :, None, :, level])
+                    grad_e.append(part)
+                if need_v:
+                    if grad_v is None:
+                        # summed over every query item: in float32 at least, so bfloat16
+                        # values do not round once per item
+                        grad_v = torch.zeros_like(
+                            v_items, dtype=torch.promote_types(v_items.dtype, torch.float32))
+                    for i in range(a1 - a0):
+                        grad_v.addcmul_(grad_mod[:, :, i], e[:, :, a0 + i].unsqueeze(3))
+        grad_w = torch.cat(grad_w, 2).to(w_type) if need_w else None
+        grad_e = torch.cat(grad_e, 2).to(e_type) if need_e else None
+        grad_v = grad_v.to(v_type) if need_v else None
         return grad_w, grad_e, grad_v
 
 
