@@ -31,8 +31,8 @@ frees the largest tensor of the step between the passes: at TIGER's size on Beau
 histories a float32 step took 1.26-1.36x plain attention's against 1.38-2.12x when the
 product was left to autograd, and level under bfloat16 (docs/RESULTS.md, "Speed"). Both
 passes also work through the query items a few at a time, so ``V'`` and its gradient never
-exist whole, only in pieces of about a million elements: 1.23-1.29x against 1.34-1.56x for
-the whole tensor at once in float32, about 3 % slower under bfloat16.
+exist whole, only in pieces of about a million elements: 1.23-1.29x against 1.45-1.48x for
+the whole tensor at once in float32, level under bfloat16 (1.35-1.41x either way).
 """
 from __future__ import annotations
 
