@@ -1,13 +1,19 @@
-"""The code-lift probe (benchmarks/probe_code_lift.py): its lift must tell a table whose codes
-follow what users buy together from one whose codes do not."""
+"""Probes in benchmarks/: the code-lift probe's lift must tell a table whose codes follow what
+users buy together from one whose codes do not; the beam-search-error probe must split misses
+into model and search misses as the model's exact ranking does."""
 from __future__ import annotations
 
 import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
+import itertools
 
+import numpy as np
+import torch
+
+from recbole_bbq.modules.beam_search import SemanticIDTrie
+from recbole_bbq.modules.generator import SemanticIDGenerator
 from recbole_bbq.modules.semantic_ids import semantic_id_table
 
 from conftest import N_CLUSTERS, N_ITEMS
@@ -15,8 +21,8 @@ from conftest import N_CLUSTERS, N_ITEMS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _probe_module():
-    spec = importlib.util.spec_from_file_location("probe_code_lift", ROOT / "benchmarks" / "probe_code_lift.py")
+def _probe_module(name="probe_code_lift"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -51,3 +57,62 @@ def test_code_lift_separates_cluster_codes_from_shuffled_ones(tmp_path, syntheti
                 "--data_path", str(synthetic_data_path), "--config_files", str(filtered),
                 "--out", str(out)])
     assert 0 < json.loads(out.read_text())[0]["pairs"] < report[0]["pairs"]
+
+
+class _TinyGenerativeModel:
+    """What probe_beam_search_error reads of a generative model: a random generator over 29
+    items with distinct 3-level IDs, one length bucket, no extra attention inputs."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.generator = SemanticIDGenerator([4, 3, 3], max_history=4, d_model=32, n_heads=2, d_head=16,
+                                             d_ff=64, n_enc_layers=1, n_dec_layers=1, init_std=0.3)
+        ids = torch.tensor(list(itertools.product(range(4), range(3), range(3)))[:29])
+        self.item_codes = torch.cat([torch.full((1, 3), -1), ids])  # item 0: padding
+        self.trie = SemanticIDTrie(self.item_codes)
+        self.n_items = len(self.item_codes)
+
+    def eval(self):
+        self.generator.eval()
+
+    def generator_attention_kwargs(self, seq):
+        return {}
+
+    def _length_buckets(self, interaction):
+        seq = interaction["seq"]
+        yield torch.arange(len(seq)), seq, self.item_codes[seq], seq > 0
+
+    @torch.no_grad()
+    def exact_top(self, seq, k):
+        """Every item's teacher-forced log p(ID | history), the k best per user."""
+        items = torch.arange(1, self.n_items)
+        rows = seq.repeat_interleave(len(items), 0)
+        lp = self.generator.target_log_prob(self.item_codes[rows], rows > 0,
+                                            self.item_codes[items.repeat(len(seq))])
+        return items[lp.view(len(seq), -1).topk(k, dim=1).indices]
+
+
+def test_beam_search_error_probe_splits_misses_as_the_exact_ranking_does():
+    probe = _probe_module("probe_beam_search_error")
+    model = _TinyGenerativeModel()
+    g = torch.Generator().manual_seed(1)
+    seq = torch.randint(1, 30, (200, 4), generator=g)
+    seq[::3, :2] = 0  # shorter histories
+    # targets the model ranks second to fifth, where a greedy search loses some
+    target = model.exact_top(seq, 5)[torch.arange(200), torch.randint(1, 5, (200,), generator=g)]
+    data = [({"seq": seq[:120]}, None, None, target[:120]), ({"seq": seq[120:]}, None, None, target[120:])]
+    k = 2
+    report = probe.probe_split(model, data, beams=[k, 29], topk=k)
+    assert report["users"] == 200
+    exact_hits = int((model.exact_top(seq, k) == target[:, None]).any(1).sum()) / 200
+    exhaustive, narrow = report["beam_29"], report[f"beam_{k}"]
+    # a beam as wide as the catalogue is the exact ranking: no search misses
+    assert exhaustive["search_miss_share"] == 0
+    assert abs(exhaustive[f"recall@{k}"] - exact_hits) < 1e-9
+    for beam in (exhaustive, narrow):
+        assert abs(beam[f"recall@{k}"] + beam["model_miss_share"] + beam["search_miss_share"] - 1) < 1e-9
+    # a greedy-width beam prunes some targets the model ranks in its top k, and its search
+    # misses bound the exact ranking's hits (pruning a better ID can also promote a target
+    # into the top k, so the narrow beam's own recall may lie on either side)
+    assert narrow["search_miss_share"] > 0
+    assert narrow[f"recall@{k}_if_every_search_miss_were_a_hit"] >= exact_hits - 1e-9
