@@ -36,12 +36,22 @@ def _random_lanes(n: int, device=None) -> torch.Tensor:
     return words.view(torch.int16)[:n]
 
 
+def _dropped_values(p: float) -> int:
+    """How many of the 65536 lane values drop an element: ``round(p * 65536)``."""
+    return round(p * 65536)
+
+
+def _lanes_express(p: float) -> bool:
+    """Whether a 16-bit lane can express rate ``p``: ``0 <= p < 1 - 2**-17`` (a rate within
+    ``2**-17`` of 1 rounds to dropping all 65536 values, past the int16 threshold)."""
+    return 0 <= _dropped_values(p) < 65536
+
+
 def _threshold(p: float) -> int:
-    dropped = round(p * 65536)  # drop the lowest round(p * 65536) of 65536 values
-    if not 0 <= dropped < 65536:
-        raise ValueError(f"dropout rate {p} rounds to {dropped}/65536 dropped values: the "
-                         f"16-bit mask needs 0 <= p < 1 - 2**-17")
-    return -32768 + dropped
+    if not _lanes_express(p):
+        raise ValueError(f"dropout rate {p} rounds to {_dropped_values(p)}/65536 dropped values: "
+                         f"the 16-bit mask needs 0 <= p < 1 - 2**-17")
+    return -32768 + _dropped_values(p)  # drop the lowest round(p * 65536) lane values
 
 
 # the integer type of each float type's width: a mask is built as integers, then reinterpreted
@@ -102,8 +112,7 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Functional form of :class:`Dropout`."""
     if not training or p == 0.0:
         return x
-    # p within 2^-17 of 1 rounds to dropping all 65536 values, past the int16 threshold
-    if (not Dropout.cheap_cpu_mask or x.device.type != "cpu" or round(p * 65536) >= 65536
+    if (not Dropout.cheap_cpu_mask or x.device.type != "cpu" or not _lanes_express(p)
             or not x.dtype.is_floating_point):
         return F.dropout(x, p, training)
     return _MaskedScale.apply(x, scaled_keep_mask(x.shape, p, x.dtype, x.device))
