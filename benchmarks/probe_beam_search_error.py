@@ -58,7 +58,8 @@ def probe_split(model, data, beams, users=None, topk=10):
                 scores = scores_for_all_items(leaf, log_p, model.trie, model.n_items)
                 scores[:, 0] = float("-inf")
                 top_scores, top = scores.topk(topk, dim=1)
-                match = top == target[:, None]
+                # a target among -inf ties (a beam that found fewer than topk IDs) is no hit
+                match = (top == target[:, None]) & torch.isfinite(top_scores)
                 hit = match.any(1)
                 rank = match.float().argmax(1)
                 tenth = top_scores[:, -1]
@@ -87,7 +88,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--beams", type=int, nargs="+", default=[20, 50])
-    p.add_argument("--users", type=int, default=None, help="the first N test users (default: all)")
+    p.add_argument("--users", type=int, default=None,
+                   help="stop after the batch that reaches N test users (default: all)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)

@@ -172,11 +172,12 @@ def test_similarity_buckets_ignore_autocast():
 
 
 @CHUNKS
-def test_gradients_equal_those_of_the_plain_autograd_product(monkeypatch, chunk_elements):
+@pytest.mark.parametrize("trained", ["all", "values only", "E_sim only"])
+def test_gradients_equal_those_of_the_plain_autograd_product(monkeypatch, chunk_elements, trained):
     """The combine step recomputes the modulated values in backward instead of saving them,
     a few query items at a time: its gradients for the weights, the values and E_sim must be
     those autograd gives for the product written out (float64, random E_sim, some weights
-    exactly zero), whatever the chunk size."""
+    exactly zero), whatever the chunk size and whichever inputs need a gradient."""
     monkeypatch.setattr(_SimilarityMix, "chunk_elements", chunk_elements)
     _, sim = pair()
     sim = sim.double()
@@ -185,14 +186,18 @@ def test_gradients_equal_those_of_the_plain_autograd_product(monkeypatch, chunk_
     g = torch.Generator().manual_seed(5)
     s = T * L
     w = torch.softmax(torch.randn(B, H, s, s, generator=g, dtype=torch.float64), -1)
-    w = (w * (torch.rand(B, 1, 1, s, generator=g) > 0.3)).requires_grad_()
-    v = torch.randn(B, H, s, DH, generator=g, dtype=torch.float64, requires_grad=True)
+    w = (w * (torch.rand(B, 1, 1, s, generator=g) > 0.3)).requires_grad_(trained == "all")
+    v = torch.randn(B, H, s, DH, generator=g, dtype=torch.float64,
+                    requires_grad=trained in ("all", "values only"))
+    sim.sim_embedding.weight.requires_grad_(trained in ("all", "E_sim only"))
     _, _, buckets = inputs(3)
     upstream = torch.randn(B, H, s, DH, generator=g, dtype=torch.float64)
 
     out = sim.combine(w, v, item_sim_buckets=buckets)
     out.backward(upstream)
     got = [out.detach(), w.grad, v.grad, sim.sim_embedding.weight.grad]
+    assert [x is None for x in got[1:]] == [trained != "all", trained == "E_sim only",
+                                            trained == "values only"]
 
     for p in (w, v, sim.sim_embedding.weight):
         p.grad = None
@@ -202,7 +207,7 @@ def test_gradients_equal_those_of_the_plain_autograd_product(monkeypatch, chunk_
     by_hand.backward(upstream)
     expected = [by_hand.detach(), w.grad, v.grad, sim.sim_embedding.weight.grad]
     for a, b in zip(got, expected):
-        assert torch.allclose(a, b, atol=1e-12)
+        assert (a is None and b is None) or torch.allclose(a, b, atol=1e-12)
 
 
 @CHUNKS

@@ -26,13 +26,14 @@ less than the naive per-token-pair tensor ``[B, H, S, S, d_head]``, and a factor
 (kept for backward in a plain autograd graph); the length-bucketed batches of
 ``GenerativeRecommender`` trim ``T`` to each chunk's longest history, which shrinks it
 several-fold on Amazon data. :class:`_SimilarityMix` does not keep ``V'`` for backward: it
-saves the weights, ``e`` and ``v`` and recomputes ``V'`` once in the backward pass, which
-frees the largest tensor of the step between the passes: at TIGER's size on Beauty-length
-histories a float32 step took 1.26-1.36x plain attention's against 1.38-2.12x when the
-product was left to autograd, and level under bfloat16 (docs/RESULTS.md, "Speed"). Both
-passes also work through the query items a few at a time, so ``V'`` and its gradient never
-exist whole, only in pieces of about a million elements: 1.23-1.29x against 1.45-1.48x for
-the whole tensor at once in float32, level under bfloat16 (1.35-1.41x either way).
+saves the weights, ``e`` and ``v`` and recomputes ``V'`` in the backward pass, which frees
+the largest tensor of the step between the passes (at TIGER's size on Beauty-length
+histories, float32: 1.26-1.36x plain attention's step against 1.38-2.12x when the product
+was left to autograd, measured on 5 Dec). Both passes also work through the query items in chunks (about a
+million elements of ``V'`` each, at least one item: at TIGER's size one item, up to ~30 MB), so
+``V'`` and its gradient never exist whole: 1.23-1.29x against 1.45-1.48x for the whole
+tensor at once in float32 a session later, 0-4 % slower under bfloat16 (1.35-1.41x against 1.35-1.36x;
+docs/RESULTS.md, "Speed").
 """
 from __future__ import annotations
 
@@ -56,9 +57,9 @@ class _SimilarityMix(torch.autograd.Function):
     summed over the query items in float32 at least. Not twice differentiable.
     """
 
-    # elements of V' (or of its gradient) per chunk of query items, at least one item:
-    # small pieces are written and read back while still in cache, where one [B, H, T, S, dh]
-    # tensor goes through main memory several times per pass
+    # elements of V' (or of its gradient) per chunk of query items, at least one item: the
+    # pieces are written and read back as a working set far smaller than one
+    # [B, H, T, S, dh] tensor (measured faster, not profiled for why)
     chunk_elements = 1 << 20
 
     @staticmethod
@@ -69,7 +70,7 @@ class _SimilarityMix(torch.autograd.Function):
     @staticmethod
     def _chunks(v_items):
         b, h, t, n_levels, d = v_items.shape
-        size = max(1, _SimilarityMix.chunk_elements // (b * h * t * n_levels * d))
+        size = max(1, _SimilarityMix.chunk_elements // max(1, b * h * t * n_levels * d))
         return [(a, min(t, a + size)) for a in range(0, t, size)]
 
     @staticmethod
@@ -102,6 +103,7 @@ class _SimilarityMix(torch.autograd.Function):
                     b, h, a1 - a0, t, n_levels, d)
                 if need_e:
                     # sum over the L key levels without a product tensor of grad_mod's size
+                    # (in the values' type: under autocast L <= 5 bfloat16 roundings)
                     part = grad_mod[:, :, :, :, 0] * v_items[:, :, None, :, 0]
                     for level in range(1, n_levels):
                         part.addcmul_(grad_mod[:, :, :, :, level], v_items[:, :, None, :, level])
