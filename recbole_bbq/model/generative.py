@@ -34,6 +34,9 @@ from recbole_bbq.modules.semantic_ids import (
 )
 
 
+_COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")
+
+
 class GenerativeRecommender(SequentialRecommender):
     input_type = InputType.POINTWISE
     is_generative = True
@@ -59,6 +62,15 @@ class GenerativeRecommender(SequentialRecommender):
         self.generator = None
         self.trie = None
         self.semantic_id_stats = {}
+        self.compile_mode = config["compile_generator"]
+        if self.compile_mode in (False, "none", "eager"):
+            self.compile_mode = None
+        self.compile_backend = config["compile_backend"]
+        if self.compile_mode not in _COMPILE_MODES:
+            raise ValueError(f"compile_generator={self.compile_mode!r}: use one of "
+                             f"{', '.join(map(str, _COMPILE_MODES))} (~ for eager)")
+        # the stage-2 loss as calculate_loss calls it: the generator's own, or compiled
+        self.generator_loss = None
 
     # ------------------------------------------------------------------ stage 1 (subclass)
     def tokenizer_parameters(self):
@@ -128,6 +140,13 @@ class GenerativeRecommender(SequentialRecommender):
         self.semantic_id_stats = dict(stats or {})
         self.trie = SemanticIDTrie(codes).to(self.device)
         self.generator = self.build_generator([int(s) for s in level_sizes]).to(self.device)
+        self.generator_loss = self.generator.loss
+        if self.compile_mode is not None:
+            # length buckets and the last batch change the batch and history sizes: with
+            # dynamic=None the first change recompiles once with those sizes symbolic
+            # instead of once per shape
+            self.generator_loss = torch.compile(self.generator.loss, mode=self.compile_mode,
+                                                backend=self.compile_backend, dynamic=None)
 
     def build_generator(self, level_sizes, **extra) -> SemanticIDGenerator:
         """The stage-2 generator from the config; ``extra`` reaches its constructor
@@ -179,7 +198,7 @@ class GenerativeRecommender(SequentialRecommender):
         targets = self.item_codes[interaction[self.POS_ITEM_ID]]
         total = 0.0
         for rows, seq, codes, mask in self._length_buckets(interaction):
-            loss = self.generator.loss(
+            loss = self.generator_loss(
                 codes, mask, targets[rows], **self.generator_attention_kwargs(seq)
             )
             total = total + loss * len(rows)
