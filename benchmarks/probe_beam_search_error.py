@@ -11,9 +11,12 @@ the exact ``log p`` of the target's ID (one teacher-forced decoder pass,
 * **search miss**: the target scores above the tenth ID found, so it was pruned on the way
   (or found but ranked by a tie); a search without pruning could turn at most these into
   hits (an upper bound: IDs the search never reached may also score above the target).
-  Pruning can also promote a target into the top 10 by missing a better ID, so a narrow
-  beam's recall is not a lower bound of the exact ranking's; hits + search misses is an
-  upper bound of it.
+
+Pruning can also promote a target into the top 10 by missing a better ID, so a beam's
+recall is not by itself a bound of the exact ranking's. The probe reports both bounds:
+hits + search misses from above, and from below the **certified hits**, hits whose score
+beats the best prefix the search dropped (``constrained_beam_search(...,
+return_pruned_bound=True)``): no ID the search did not return can outrank them.
 
     python benchmarks/probe_beam_search_error.py saved/LETTER-Beauty-<run>.pth [more.pth ...] \
         [--beams 20 50] [--users 4096] [--threads 2] [--out probe.json]
@@ -42,8 +45,8 @@ from recbole_bbq.modules.beam_search import constrained_beam_search, scores_for_
 def probe_split(model, data, beams, users=None, topk=10):
     """Per beam size: recall@topk, NDCG@topk, and the misses split into model and search misses."""
     model.eval()
-    counts = {k: {"hits": 0, "ndcg": 0.0, "model_miss": 0, "search_miss": 0, "found_below_top": 0}
-              for k in beams}
+    counts = {k: {"hits": 0, "certified": 0, "ndcg": 0.0, "model_miss": 0, "search_miss": 0,
+                  "found_below_top": 0} for k in beams}
     n_users = 0
     for interaction, _, _, positive_i in data:
         if users is not None and n_users >= users:
@@ -54,7 +57,8 @@ def probe_split(model, data, beams, users=None, topk=10):
             target_lp = model.generator.target_log_prob(codes, mask, targets[rows], **extra)
             target = positive_i[rows]
             for k in beams:
-                leaf, log_p = constrained_beam_search(model.generator, codes, mask, model.trie, k, **extra)
+                leaf, log_p, pruned_bound = constrained_beam_search(
+                    model.generator, codes, mask, model.trie, k, return_pruned_bound=True, **extra)
                 scores = scores_for_all_items(leaf, log_p, model.trie, model.n_items)
                 scores[:, 0] = float("-inf")
                 top_scores, top = scores.topk(topk, dim=1)
@@ -65,11 +69,12 @@ def probe_split(model, data, beams, users=None, topk=10):
                 tenth = top_scores[:, -1]
                 c = counts[k]
                 c["hits"] += int(hit.sum())
+                target_found = scores.gather(1, target[:, None]).squeeze(1)
+                c["certified"] += int((hit & (target_found > pruned_bound)).sum())
                 c["ndcg"] += float((hit.float() / torch.log2(rank.float() + 2.0)).sum())
                 c["model_miss"] += int((~hit & (target_lp < tenth)).sum())
                 c["search_miss"] += int((~hit & (target_lp >= tenth)).sum())
-                found = torch.isfinite(scores.gather(1, target[:, None]).squeeze(1))
-                c["found_below_top"] += int((~hit & found).sum())
+                c["found_below_top"] += int((~hit & torch.isfinite(target_found)).sum())
         n_users += len(positive_i)
     report = {}
     for k, c in counts.items():
@@ -79,6 +84,7 @@ def probe_split(model, data, beams, users=None, topk=10):
             "search_miss_share": c["search_miss"] / n_users,
             "found_but_below_top_share": c["found_below_top"] / n_users,
             f"recall@{topk}_if_every_search_miss_were_a_hit": (c["hits"] + c["search_miss"]) / n_users,
+            f"recall@{topk}_certified": c["certified"] / n_users,
         }
     report["users"] = n_users
     return report

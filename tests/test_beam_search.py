@@ -142,6 +142,28 @@ def test_full_beam_equals_brute_force(seed, use_cache):
     assert (lp.exp().sum(1) < 0.999).all()
 
 
+@pytest.mark.parametrize("beam", [1, 3, 10])
+def test_pruned_bound_caps_every_id_the_search_did_not_return(beam):
+    """The best dropped prefix's score bounds the exact log p of every ID not returned, and
+    asking for it changes nothing else; a beam as wide as the trie drops nothing."""
+    codes = toy_codes(3)
+    trie = SemanticIDTrie(codes)
+    model = toy_model(3)
+    hist, mask = toy_histories(codes, B=6, seed=3)
+    leaf, lp, bound = constrained_beam_search(model, hist, mask, trie, beam_size=beam,
+                                              return_pruned_bound=True)
+    plain_leaf, plain_lp = constrained_beam_search(model, hist, mask, trie, beam_size=beam)
+    assert torch.equal(leaf, plain_leaf) and torch.equal(lp, plain_lp)
+    bf = brute_force(model, hist, mask, trie)
+    unseen = torch.ones_like(bf, dtype=torch.bool).scatter_(1, leaf, False)
+    best_unseen = bf.masked_fill(~unseen, float("-inf")).max(1).values
+    assert torch.isfinite(bound).all()
+    assert (best_unseen <= bound + 1e-5).all()
+    _, _, none_dropped = constrained_beam_search(model, hist, mask, trie, beam_size=trie.n_leaves,
+                                                 return_pruned_bound=True)
+    assert torch.isinf(none_dropped).all() and (none_dropped < 0).all()
+
+
 @pytest.mark.parametrize("beam,use_cache", [(1, True), (3, True), (10, True), (3, False)])
 def test_small_beam_scores_are_exact_and_sorted(beam, use_cache):
     codes = toy_codes(2)

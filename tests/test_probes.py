@@ -116,3 +116,7 @@ def test_beam_search_error_probe_splits_misses_as_the_exact_ranking_does():
     # into the top k, so the narrow beam's own recall may lie on either side)
     assert narrow["search_miss_share"] > 0
     assert narrow[f"recall@{k}_if_every_search_miss_were_a_hit"] >= exact_hits - 1e-9
+    # certified hits bound them from below; with nothing pruned every hit is certified
+    assert narrow[f"recall@{k}_certified"] <= exact_hits + 1e-9
+    assert narrow[f"recall@{k}_certified"] < narrow[f"recall@{k}"]
+    assert exhaustive[f"recall@{k}_certified"] == exhaustive[f"recall@{k}"]

@@ -205,8 +205,9 @@ def constrained_beam_search(
     trie: SemanticIDTrie,
     beam_size: int,
     use_cache: bool = True,
+    return_pruned_bound: bool = False,
     **attn_kwargs,
-) -> Tuple[torch.Tensor, torch.Tensor]:
+):
     """Batched beam search over the IDs in ``trie``; returns leaves and their log-probs.
 
     The history is encoded once; the ``K`` beams of a user share its encoder output (the
@@ -228,13 +229,19 @@ def constrained_beam_search(
             (key/value cache, memory projected once; about 2x faster); False (or a generator
             without that API) re-decodes each beam's whole prefix with ``decode_logits``.
             Both give the same scores.
+        return_pruned_bound: also return ``pruned_bound [B]`` (float32): the best score of
+            any prefix the search dropped (``-inf`` if it dropped none). A prefix's score
+            bounds every full ID below it (log-probabilities only fall as levels are added),
+            so no ID the search did not return scores above it: a returned ID scoring above
+            ``pruned_bound`` holds the same rank in the exact ranking of every ID.
         **attn_kwargs: forwarded to ``generator.encode``.
     Returns:
         ``leaf_ids [B, K]`` (LongTensor, trie leaf ids, -1 for unfilled beams) and
         ``log_probs [B, K]`` (float32, sorted descending, ``-inf`` for unfilled beams), with
         ``K = min(beam_size, trie.n_leaves)``. With the usual trie every row has all ``K``
         beams filled; ``-inf``/-1 only appear if a row could not reach ``K`` IDs. Use
-        :func:`scores_for_all_items` to map them to items.
+        :func:`scores_for_all_items` to map them to items. With ``return_pruned_bound``, a
+        third tensor ``pruned_bound [B]`` (see above).
 
     The generator is put in eval mode for the search and its previous mode is restored.
     """
@@ -249,11 +256,13 @@ def constrained_beam_search(
     device = history_codes.device
     B = history_codes.shape[0]
     K_final = min(beam_size, trie.n_leaves)
+    pruned_bound = torch.full((B,), float("-inf"), device=device)
     if K_final == 0 or B == 0:
-        return (
+        empty = (
             torch.full((B, K_final), -1, dtype=torch.long, device=device),
             torch.full((B, K_final), float("-inf"), device=device),
         )
+        return (*empty, pruned_bound) if return_pruned_bound else empty
 
     was_training = generator.training
     generator.eval()
@@ -282,7 +291,12 @@ def constrained_beam_search(
             cand = score.unsqueeze(-1) + logp.gather(-1, ch_codes.clamp(min=0))
             cand = cand.masked_fill(~valid, neg_inf).view(B, K_cur * C)
             k = min(beam_size, K_cur * C)
-            top, idx = cand.topk(k, dim=1)  # sorted descending
+            if return_pruned_bound and k < K_cur * C:  # the best candidate left out
+                top, idx = cand.topk(k + 1, dim=1)
+                pruned_bound = torch.maximum(pruned_bound, top[:, k])
+                top, idx = top[:, :k], idx[:, :k]
+            else:
+                top, idx = cand.topk(k, dim=1)  # sorted descending
             took_valid = valid.view(B, K_cur * C).gather(1, idx)
             src_beam = idx // C
             new_code = ch_codes.view(B, -1).gather(1, idx).clamp(min=0)
@@ -306,6 +320,8 @@ def constrained_beam_search(
         pad = K_final - k
         node = torch.cat([node, node.new_full((B, pad), -1)], dim=1)
         score = torch.cat([score, score.new_full((B, pad), neg_inf)], dim=1)
+    if return_pruned_bound:
+        return node[:, :K_final], score[:, :K_final], pruned_bound
     return node[:, :K_final], score[:, :K_final]
 
 
