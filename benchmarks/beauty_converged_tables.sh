@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -206,6 +206,13 @@ tiger_no_dead_code_reset)  # TIGER at seed 2020 on a stage 1 trained without dea
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-05-2026_00-02-27-bd21c1-tokenizer.pth \
     --out=$OUT/tiger_no_dead_code_reset --adopt=$R/TIGER-Beauty-Dec-05-2026_00-03-58-c4e58a.json
   ;;
+bbqrec_2020_rerun)  # BBQRec at seed 2020 on Table 2's recipe, rerun on 5 Dec's code on a new stage 1
+  # (--tokenizer_epochs=2 --tokenizer_eval_step=1 --tokenizer_only); compare with table2_seeds' seed 2020
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
+    --out=$OUT/bbqrec_2020_rerun --adopt=$R/BBQRec-Beauty-Dec-05-2026_02-50-53-0f40f4.json
+  ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun" >&2; exit 2 ;;
 esac
