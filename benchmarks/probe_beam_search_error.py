@@ -35,10 +35,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling probes, also when imported
 
 from recbole_bbq.recommend import load_trained  # noqa: E402  (installs RecBole's shims first)
 from recbole.data import data_preparation  # noqa: E402
 from recbole_bbq.modules.beam_search import constrained_beam_search, scores_for_all_items  # noqa: E402
+from probe_target_popularity import hit_and_ndcg, top_k_match  # noqa: E402  (same directory)
 
 
 @torch.no_grad()
@@ -60,18 +62,15 @@ def probe_split(model, data, beams, users=None, topk=10):
                 leaf, log_p, pruned_bound = constrained_beam_search(
                     model.generator, codes, mask, model.trie, k, return_pruned_bound=True, **extra)
                 scores = scores_for_all_items(leaf, log_p, model.trie, model.n_items)
-                scores[:, 0] = float("-inf")
-                top_scores, top = scores.topk(topk, dim=1)
+                match, top_scores = top_k_match(scores, target, topk)
                 # a target among -inf ties (a beam that found fewer than topk IDs) is no hit
-                match = (top == target[:, None]) & torch.isfinite(top_scores)
-                hit = match.any(1)
-                rank = match.float().argmax(1)
+                hit, gain = hit_and_ndcg(match & torch.isfinite(top_scores))
                 tenth = top_scores[:, -1]
                 c = counts[k]
                 c["hits"] += int(hit.sum())
                 target_found = scores.gather(1, target[:, None]).squeeze(1)
                 c["certified"] += int((hit & (target_found > pruned_bound)).sum())
-                c["ndcg"] += float((hit.float() / torch.log2(rank.float() + 2.0)).sum())
+                c["ndcg"] += float(gain.sum())
                 c["model_miss"] += int((~hit & (target_lp < tenth)).sum())
                 c["search_miss"] += int((~hit & (target_lp >= tenth)).sum())
                 c["found_below_top"] += int((~hit & torch.isfinite(target_found)).sum())

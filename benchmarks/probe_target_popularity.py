@@ -54,6 +54,21 @@ def training_counts(dataset) -> np.ndarray:
 
 
 @torch.no_grad()
+def top_k_match(scores, target, topk=10):
+    """``[rows, topk]`` bool: where each row's target sits among its ``topk`` best items
+    (item 0, padding, never counts) and those items' scores."""
+    scores[:, 0] = float("-inf")
+    top_scores, top = scores.topk(topk, dim=1)
+    return top == target[:, None], top_scores
+
+
+def hit_and_ndcg(match):
+    """Per-row hit@k and NDCG@k (one relevant item) from :func:`top_k_match`'s matches."""
+    found = match.any(1)
+    rank = match.float().argmax(1)
+    return found, found.float() / torch.log2(rank.float() + 2.0)
+
+
 def score(model, data, topk=10, users=None, prepare=None):
     """Per-user hit@k and NDCG@k and the target items, over one full-sort split (its first
     ``users`` users if given; ``prepare`` may rewrite each batch before it is scored)."""
@@ -63,13 +78,9 @@ def score(model, data, topk=10, users=None, prepare=None):
             break
         batch = prepare(interaction) if prepare is not None else interaction
         scores = model.full_sort_predict(batch).view(len(positive_i), -1)
-        scores[:, 0] = float("-inf")
-        top = scores.topk(topk, dim=1).indices
-        match = top == positive_i[:, None]
-        found = match.any(1)
-        rank = match.float().argmax(1)
+        found, gain = hit_and_ndcg(top_k_match(scores, positive_i, topk)[0])
         hits.append(found)
-        ndcg.append(found.float() / torch.log2(rank.float() + 2.0))
+        ndcg.append(gain)
         targets.append(positive_i)
     return (torch.cat(hits)[:users].numpy(), torch.cat(ndcg)[:users].numpy(),
             torch.cat(targets)[:users].numpy())
