@@ -256,7 +256,7 @@ def constrained_beam_search(
     device = history_codes.device
     B = history_codes.shape[0]
     K_final = min(beam_size, trie.n_leaves)
-    pruned_bound = torch.full((B,), float("-inf"), device=device)
+    pruned_bound = torch.full((B,), float("-inf"), device=device) if return_pruned_bound else None
     if K_final == 0 or B == 0:
         empty = (
             torch.full((B, K_final), -1, dtype=torch.long, device=device),
