@@ -63,7 +63,8 @@ def test_output_shapes():
     assert loss.dim() == 0 and torch.isfinite(loss)
 
 
-@pytest.mark.parametrize("kw", [{}, {"activation": "gelu", "norm": "layer"}, {"init": "t5"}])
+@pytest.mark.parametrize("kw", [{}, {"activation": "gelu", "norm": "layer"}, {"init": "t5"},
+                                {"tie_embeddings": True}, {"tie_embeddings": True, "init": "t5"}])
 def test_overfits_tiny_batch(kw):
     torch.manual_seed(0)
     m = tiny(**kw)
@@ -167,9 +168,10 @@ def test_all_padding_rows_no_nan():
         assert torch.equal(a[1], b[1])
 
 
-def test_teacher_forcing_matches_stepwise_decoding():
+@pytest.mark.parametrize("tie", [False, True])
+def test_teacher_forcing_matches_stepwise_decoding(tie):
     torch.manual_seed(0)
-    m = tiny(n_dec_layers=2).eval()
+    m = tiny(n_dec_layers=2, tie_embeddings=tie).eval()
     codes, mask, target = batch(seed=4)
     tf = m(codes, mask, target)
     memory, mmask = m.encode(codes, mask)
@@ -204,6 +206,32 @@ def test_teacher_forcing_matches_stepwise_decoding():
     ref = sum(torch.log_softmax(tf[l], -1).gather(1, target[:, l : l + 1]).squeeze(1)
               for l in range(len(LEVELS)))
     torch.testing.assert_close(lp, ref)
+
+
+@pytest.mark.parametrize("init, scale", [("normal", 1.0), ("t5", 32 ** -0.5)])
+def test_tied_embeddings_score_each_level_against_its_token_table(init, scale):
+    torch.manual_seed(0)
+    m = tiny(tie_embeddings=True, init=init).eval()
+    assert m.heads is None
+    assert not any("heads" in name for name, _ in m.named_parameters())
+    untied = tiny(init=init)
+    extra = sum(p.numel() for p in untied.heads.parameters())
+    assert sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in m.parameters()) == extra
+    codes, mask, target = batch(seed=2)
+    memory, mmask = m.encode(codes, mask)
+    h = m.decode_hidden(memory, mmask, target[:, :-1])
+    for l, logits in enumerate(m(codes, mask, target)):
+        torch.testing.assert_close(logits, (h[:, l] * scale) @ m.token_emb[l].weight.T)
+    # a last-level token that no history holds (and the decoder never reads) still learns
+    # its embedding, from being predicted
+    codes[..., -1] = 0
+    target[:, -1] = torch.arange(1, target.shape[0] + 1) % LEVELS[-1]
+    target[target[:, -1] == 0, -1] = 1
+    for model, learns in ((m, True), (untied, False)):
+        model.train()
+        model.loss(codes, mask, target).backward()
+        grad = model.token_emb[-1].weight.grad[target[:, -1]]
+        assert bool(grad.abs().sum() > 0) == learns
 
 
 class ScaledValueAttention(MultiHeadAttention):

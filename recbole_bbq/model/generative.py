@@ -163,6 +163,7 @@ class GenerativeRecommender(SequentialRecommender):
             n_dec_layers=c["n_decoder_layers"],
             dropout=c["dropout_prob"],
             init=c["generator_init"] or "normal",
+            tie_embeddings=bool(c["tie_embeddings"]),
             **extra,
         )
 

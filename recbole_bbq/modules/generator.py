@@ -439,6 +439,12 @@ class SemanticIDGenerator(nn.Module):
             the query projection from ``N(0, (d_model * d_head) ** -0.5)`` so that attention
             scores start at unit scale. Token identity then dominates the residual stream
             at the start, instead of being diluted by the first attention averages.
+        tie_embeddings: score level ``l`` against its own token embedding table instead of
+            a separate output layer, ``logits_l = h E_l^T`` (SASRec's item scoring; T5's
+            shared input/output embedding, as in LETTER's released T5, which also scales
+            ``h`` by ``d_model ** -0.5``: done here under ``init="t5"``, whose embeddings
+            start at unit scale). A token is then trained both where it is read and where
+            it is predicted, which matters for BBQRec's near-private tuple tokens.
     """
 
     def __init__(
@@ -459,6 +465,7 @@ class SemanticIDGenerator(nn.Module):
         encoder_layer_cls: Type[nn.Module] = EncoderLayer,
         init_std: float = 0.02,
         init: str = "normal",
+        tie_embeddings: bool = False,
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -500,7 +507,11 @@ class SemanticIDGenerator(nn.Module):
             _make_norm(norm, d_model),
             dropout,
         )
-        self.heads = nn.ModuleList(nn.Linear(d_model, n) for n in self.level_sizes)
+        self.tie_embeddings = bool(tie_embeddings)
+        # tied: no output layers; level_logits scores against token_emb
+        self.heads = None if self.tie_embeddings else nn.ModuleList(
+            nn.Linear(d_model, n) for n in self.level_sizes)
+        self.output_scale = d_model ** -0.5 if init == "t5" else 1.0
         self.reset_parameters()
 
     # ------------------------------------------------------------------ init / helpers
@@ -528,6 +539,15 @@ class SemanticIDGenerator(nn.Module):
         for module in self.modules():
             if module is not self and callable(getattr(module, "init_own_parameters", None)):
                 module.init_own_parameters()
+
+    def level_logits(self, level: int, h: torch.Tensor) -> torch.Tensor:
+        """Unnormalised scores ``[..., level_sizes[level]]`` of the level's tokens for decoder
+        states ``h [..., d_model]`` (the output layer, or the tied token embeddings)."""
+        if self.heads is not None:
+            return self.heads[level](h)
+        if self.output_scale != 1.0:
+            h = h * self.output_scale
+        return F.linear(h, self.token_emb[level].weight)
 
     def _device(self) -> torch.device:
         return self.bos_emb.device
@@ -618,7 +638,7 @@ class SemanticIDGenerator(nn.Module):
         if not 0 <= l < self.n_levels:
             raise ValueError(f"prefix length {l} must be in [0, {self.n_levels})")
         h = self.decode_hidden(memory, memory_mask, prefix_codes)
-        return self.heads[l](h[:, -1])
+        return self.level_logits(l, h[:, -1])
 
     # ------------------------------------------------------------------ incremental decoding
     def start_decoding(self, memory: torch.Tensor, memory_mask: torch.Tensor) -> "DecoderState":
@@ -654,7 +674,7 @@ class SemanticIDGenerator(nn.Module):
             )
         h = self.decoder.dropout(self.decoder.final_norm(x))
         state.length = l + 1
-        return self.heads[l](h[:, 0])
+        return self.level_logits(l, h[:, 0])
 
     # ------------------------------------------------------------------ training API
     def forward(
@@ -675,7 +695,7 @@ class SemanticIDGenerator(nn.Module):
         """
         memory, memory_mask = self.encode(history_codes, history_mask, **attn_kwargs)
         h = self.decode_hidden(memory, memory_mask, target_codes[:, : self.n_levels - 1])
-        return [self.heads[l](h[:, l]) for l in range(self.n_levels)]
+        return [self.level_logits(l, h[:, l]) for l in range(self.n_levels)]
 
     def loss(
         self,
