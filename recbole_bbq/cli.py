@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from recbole_bbq.comparison import driver as comparison_driver
 from recbole_bbq.compat import CheckpointError
 from recbole_bbq.config import ConfigError, parse_overrides
 from recbole_bbq.data.feature_store import FeatureFileError
@@ -82,6 +83,76 @@ def parse_args(argv=None):
     return args.model, args.dataset, files, overrides
 
 
+def build_comparison_parser() -> argparse.ArgumentParser:
+    """The side-by-side command line (:mod:`recbole_bbq.comparison.driver`; its options are
+    also listed by ``run_recbole_bbq.py --help``)."""
+    parser = argparse.ArgumentParser(prog="run_recbole_bbq.py --models=...",
+                                     description=comparison_driver.__doc__.splitlines()[0])
+    parser.add_argument("--models", default=None, help="comma-separated model names")
+    parser.add_argument("--preset", default=None, choices=sorted(comparison_driver.PRESETS))
+    parser.add_argument("--dataset", "-d", required=True)
+    parser.add_argument("--config_files", default=None, help="comma-separated YAML files")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default: config seed)")
+    parser.add_argument("--out", default=None, help="results folder")
+    parser.add_argument("--target", default=None, help="model compared with the best other one")
+    parser.add_argument("--budget_epochs", type=int, default=None, help="cap on generator/model epochs")
+    parser.add_argument("--budget_tokenizer_epochs", type=int, default=None, help="cap on stage-1 epochs")
+    parser.add_argument("--budget_minutes", type=float, default=None, help="wall-time cap per run")
+    parser.add_argument("--levels", default=None, help="table5: ID lengths, e.g. 2,3,4")
+    parser.add_argument("--beams", default=None, help="table6: beam sizes, e.g. 50,100")
+    parser.add_argument("--speed_users", type=int, default=200, help="table6: users timed one by one")
+    parser.add_argument("--adopt", default=None,
+                        help="comma-separated results JSONs of finished runs to reuse")
+    parser.add_argument("--no_training", action="store_true",
+                        help="build the tables from adopted and cached runs only: a run that "
+                             "neither holds is an error naming it, instead of being trained")
+    parser.add_argument("--set", action="append", default=[], metavar="[MODEL[@SEED]:]KEY=VALUE",
+                        help="override for all runs (key=value), one model (MODEL:key=value) "
+                             "or one model at one seed (MODEL@2021:key=value, e.g. the stage 1 "
+                             "that seed saved)")
+    parser.add_argument("--model_config", action="append", default=[],
+                        metavar="MODEL:FILE[,FILE]",
+                        help="YAML files for one model only, read after --config_files")
+    return parser
+
+
+def parse_comparison_args(argv):
+    """The side-by-side options, the config files, the overrides for every run and those
+    per ``MODEL`` or ``MODEL@SEED`` scope; a bad option exits with a message naming it."""
+    parser = build_comparison_parser()
+    args, extra = parser.parse_known_args(argv)
+    per_model = {}
+    try:
+        common = parse_overrides(extra)
+        for item in args.set:
+            scope, _, assignment = item.rpartition(":")
+            if "=" not in assignment:
+                parser.error(f"--set {item!r}: use key=value, MODEL:key=value or "
+                             f"MODEL@SEED:key=value")
+            model, at, seed = scope.partition("@")
+            if at and not (model and seed.isdigit()):
+                parser.error(f"--set {item!r}: a seed scope is MODEL@SEED with an integer seed, "
+                             f"as in BBQRec@2021:key=value")
+            target = per_model.setdefault(scope, {}) if scope else common
+            target.update(parse_overrides([f"--{assignment}"]))
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if not args.models and not args.preset:
+        parser.error("give --models=A,B,... or --preset=NAME")
+    files = [f for f in (args.config_files or "").split(",") if f]
+    model_files = {}
+    for item in args.model_config:
+        model, sep, names = item.partition(":")
+        if not sep or not model or not names:
+            parser.error(f"--model_config {item!r}: use MODEL:file.yaml[,file.yaml]")
+        model_files.setdefault(model, []).extend(f for f in names.split(",") if f)
+    for file in files + [f for fs in model_files.values() for f in fs]:
+        if not os.path.isfile(file):
+            parser.error(f"config file {file} does not exist")
+    args.model_files = model_files
+    return args, files, common, per_model
+
+
 def main(argv=None) -> dict:
     """Dispatch the command line; see the module docstring."""
     try:
@@ -134,9 +205,9 @@ def _main(argv=None) -> dict:
     if "--recommend" in args:
         return recommend_main(args)
     if any(a.startswith(("--models=", "--preset=")) for a in args):
-        from recbole_bbq.comparison.driver import run as run_comparison
-
-        return run_comparison(args)
+        parsed, files, common, per_model = parse_comparison_args(args)
+        command = "python run_recbole_bbq.py " + " ".join(args)
+        return comparison_driver.run(parsed, files, common, per_model, command)
     tokenizer_only = "--tokenizer_only" in args
     model, dataset, files, overrides = parse_args([a for a in args if a != "--tokenizer_only"])
     if model is None and "model" not in overrides:

@@ -10,7 +10,7 @@ from scipy.stats import ttest_rel
 from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq import quick_start
 from recbole_bbq.comparison import driver
-from recbole_bbq.cli import main
+from recbole_bbq.cli import build_comparison_parser, main, parse_comparison_args
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_a_seed_scoped_override_applies_to_that_seed_only_and_wins_over_the_mode
     from recbole_bbq.comparison.presets import RunSpec
     from recbole_bbq.comparison.runs import Benchmark
 
-    args, files, common, per_model = driver.parse_args(
+    args, files, common, per_model = parse_comparison_args(
         ["--models=TIGER", "--dataset=synth", "--seeds=3,4", "--set", "TIGER:epochs=5",
          "--set", "TIGER@4:tokenizer_checkpoint=saved/seed4.pth", "--set", "TIGER@4:epochs=6"])
     benchmark = Benchmark("synth", "bench", files, common, per_model, [3, 4])
@@ -139,7 +139,7 @@ def test_a_seed_scoped_override_applies_to_that_seed_only_and_wins_over_the_mode
     assert at3["epochs"] == 5 and "tokenizer_checkpoint" not in at3
     assert at4["epochs"] == 6 and at4["tokenizer_checkpoint"] == "saved/seed4.pth"
     with pytest.raises(SystemExit):
-        driver.parse_args(["--models=TIGER", "--dataset=synth", "--set", "TIGER@x:epochs=5"])
+        parse_comparison_args(["--models=TIGER", "--dataset=synth", "--set", "TIGER@x:epochs=5"])
     assert "a seed scope is MODEL@SEED with an integer seed" in capsys.readouterr().err
 
 
@@ -212,15 +212,16 @@ def test_sweep_preset_varies_one_key_at_a_time(workdir, monkeypatch):
     assert "TIGER[n_levels=2]" in (workdir / "bench" / "table.md").read_text()
 
 
-def test_missing_models_and_preset_is_a_clear_error(workdir):
+def test_missing_models_and_preset_is_a_clear_error(workdir, capsys):
     with pytest.raises(SystemExit):
-        driver.run(["--dataset=synth"])
+        parse_comparison_args(["--dataset=synth"])
+    assert "give --models=A,B,... or --preset=NAME" in capsys.readouterr().err
 
 
 def test_the_top_level_help_names_every_side_by_side_option(capsys):
     from recbole_bbq.cli import build_parser
 
     text = build_parser().format_help()
-    options = [o for action in driver.build_parser()._actions for o in action.option_strings
+    options = [o for action in build_comparison_parser()._actions for o in action.option_strings
                if o.startswith("--") and o != "--help"]
     assert options and [o for o in options if o not in text] == []

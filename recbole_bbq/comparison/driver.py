@@ -23,9 +23,7 @@ drawn as line plots), ``table5`` (colliding items at L = 2, 3, 4; stage 1 only) 
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from typing import Dict, List, Optional
 
 from recbole_bbq.comparison.presets import METRICS, PRESETS, RunSpec  # noqa: F401 (tests read METRICS here)
@@ -41,76 +39,6 @@ from recbole_bbq.comparison.report import (
 )
 from recbole_bbq.comparison.runs import Benchmark
 from recbole_bbq.fileio import atomic_write_json, atomic_write_text
-
-
-# ---------------------------------------------------------------------------- arguments
-def build_parser() -> argparse.ArgumentParser:
-    """The side-by-side command line (also shown by ``run_recbole_bbq.py --help``)."""
-    parser = argparse.ArgumentParser(prog="run_recbole_bbq.py --models=...",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=None, help="comma-separated model names")
-    parser.add_argument("--preset", default=None, choices=sorted(PRESETS))
-    parser.add_argument("--dataset", "-d", required=True)
-    parser.add_argument("--config_files", default=None, help="comma-separated YAML files")
-    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default: config seed)")
-    parser.add_argument("--out", default=None, help="results folder")
-    parser.add_argument("--target", default=None, help="model compared with the best other one")
-    parser.add_argument("--budget_epochs", type=int, default=None, help="cap on generator/model epochs")
-    parser.add_argument("--budget_tokenizer_epochs", type=int, default=None, help="cap on stage-1 epochs")
-    parser.add_argument("--budget_minutes", type=float, default=None, help="wall-time cap per run")
-    parser.add_argument("--levels", default=None, help="table5: ID lengths, e.g. 2,3,4")
-    parser.add_argument("--beams", default=None, help="table6: beam sizes, e.g. 50,100")
-    parser.add_argument("--speed_users", type=int, default=200, help="table6: users timed one by one")
-    parser.add_argument("--adopt", default=None,
-                        help="comma-separated results JSONs of finished runs to reuse")
-    parser.add_argument("--no_training", action="store_true",
-                        help="build the tables from adopted and cached runs only: a run that "
-                             "neither holds is an error naming it, instead of being trained")
-    parser.add_argument("--set", action="append", default=[], metavar="[MODEL[@SEED]:]KEY=VALUE",
-                        help="override for all runs (key=value), one model (MODEL:key=value) "
-                             "or one model at one seed (MODEL@2021:key=value, e.g. the stage 1 "
-                             "that seed saved)")
-    parser.add_argument("--model_config", action="append", default=[],
-                        metavar="MODEL:FILE[,FILE]",
-                        help="YAML files for one model only, read after --config_files")
-    return parser
-
-
-def parse_args(argv=None):
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    from recbole_bbq.config import ConfigError, parse_overrides
-
-    per_model = {}
-    try:
-        common = parse_overrides(extra)
-        for item in args.set:
-            scope, _, assignment = item.rpartition(":")
-            if "=" not in assignment:
-                parser.error(f"--set {item!r}: use key=value, MODEL:key=value or "
-                             f"MODEL@SEED:key=value")
-            model, at, seed = scope.partition("@")
-            if at and not (model and seed.isdigit()):
-                parser.error(f"--set {item!r}: a seed scope is MODEL@SEED with an integer seed, "
-                             f"as in BBQRec@2021:key=value")
-            target = per_model.setdefault(scope, {}) if scope else common
-            target.update(parse_overrides([f"--{assignment}"]))
-    except ConfigError as exc:
-        parser.error(str(exc))
-    if not args.models and not args.preset:
-        parser.error("give --models=A,B,... or --preset=NAME")
-    files = [f for f in (args.config_files or "").split(",") if f]
-    model_files = {}
-    for item in args.model_config:
-        model, sep, names = item.partition(":")
-        if not sep or not model or not names:
-            parser.error(f"--model_config {item!r}: use MODEL:file.yaml[,file.yaml]")
-        model_files.setdefault(model, []).extend(f for f in names.split(",") if f)
-    for file in files + [f for fs in model_files.values() for f in fs]:
-        if not os.path.isfile(file):
-            parser.error(f"config file {file} does not exist")
-    args.model_files = model_files
-    return args, files, common, per_model
 
 
 def _ints(text: Optional[str]) -> Optional[List[int]]:
@@ -157,8 +85,13 @@ REPORTS = {"compare": _compare, "sweep": _sweep, "collisions": _collisions, "spe
 
 
 # ---------------------------------------------------------------------------- entry point
-def run(argv=None) -> Dict:
-    args, files, common, per_model = parse_args(argv)
+def run(args, files: List[str], common: Dict, per_model: Dict, command: str) -> Dict:
+    """Train what is missing, then write the tables and plots.
+
+    ``args`` is the parsed command line (:func:`recbole_bbq.cli.parse_comparison_args`, which
+    also gives ``files``, the ``common`` overrides and the ``per_model`` ones); ``command`` is
+    the command as the user typed it, recorded in every output.
+    """
     preset = PRESETS.get(args.preset, {}) if args.preset else {}
     kind = preset.get("kind", "compare")
     models = args.models.split(",") if args.models else list(preset["models"])
@@ -166,7 +99,6 @@ def run(argv=None) -> Dict:
         "results", f"comparison-{args.dataset}" + (f"-{args.preset}" if args.preset else ""))
     budget = {"epochs": args.budget_epochs, "tokenizer_epochs": args.budget_tokenizer_epochs,
               "minutes": args.budget_minutes}
-    command = "python run_recbole_bbq.py " + " ".join(sys.argv[1:] if argv is None else argv)
     bench = Benchmark(args.dataset, out_dir, files, common, per_model, _ints(args.seeds),
                       budget, command, model_config_files=args.model_files,
                       no_training=args.no_training)
