@@ -99,8 +99,8 @@ def _model_property_files(root: Path, model: str, model_class) -> list:
 class Config(RecBoleConfig):
     """RecBole's Config plus the plugin's models and property files.
 
-    Unlike RecBole's, it never reads ``sys.argv`` itself: the quick-start parses the command
-    line and passes it in ``config_dict``, so programmatic runs (tests, notebooks, the
+    Unlike RecBole's, it never reads ``sys.argv`` itself: the command line
+    (:mod:`recbole_bbq.cli`) is parsed there and passed in ``config_dict``, so programmatic runs (tests, notebooks, the
     benchmark driver) are not affected by the host process's arguments.
     """
 
