@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -213,6 +213,19 @@ bbqrec_2020_rerun)  # BBQRec at seed 2020 on Table 2's recipe, rerun on 5 Dec's 
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
     --out=$OUT/bbqrec_2020_rerun --adopt=$R/BBQRec-Beauty-Dec-05-2026_02-50-53-0f40f4.json
   ;;
+table4_20_epochs)  # Table 4's S at Table 2's recipe (20 epochs), seed 2020, on the stage 1 of
+  # bbqrec_2020_rerun, whose BBQRec run is the reference (BBQRec_E at 20 epochs not run yet)
+  T=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth
+  python3 run_recbole_bbq.py --no_training --models=BBQRec_S,BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --tokenizer_checkpoint=$T --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_20_epochs \
+    --adopt=$(records $R/BBQRec_S-Beauty-Dec-05-2026_04-40-17-8f6f9f.json $R/BBQRec-Beauty-Dec-05-2026_02-50-53-0f40f4.json)
+  ;;
+bbqrec_tied)  # BBQRec as bbqrec_2020_rerun (same stage 1, seed, recipe) with tie_embeddings: True
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=True \
+    --out=$OUT/bbqrec_tied --adopt=$R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json
+  ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied" >&2; exit 2 ;;
 esac
