@@ -99,8 +99,8 @@ def _model_property_files(root: Path, model: str, model_class) -> list:
 class Config(RecBoleConfig):
     """RecBole's Config plus the plugin's models and property files.
 
-    Unlike RecBole's, it never reads ``sys.argv`` itself: the command line
-    (:mod:`recbole_bbq.cli`) is parsed there and passed in ``config_dict``, so programmatic runs (tests, notebooks, the
+    Unlike RecBole's, it never reads ``sys.argv`` itself: :mod:`recbole_bbq.cli` parses
+    the command line and passes it in ``config_dict``, so programmatic runs (tests, notebooks, the
     benchmark driver) are not affected by the host process's arguments.
     """
 
@@ -207,9 +207,9 @@ class Config(RecBoleConfig):
             if len(gpus) < c["nproc"]:
                 raise ConfigError(f"nproc {c['nproc']} needs as many GPUs in gpu_id, got "
                                   f"{c['gpu_id']!r} (e.g. --gpu_id=0,1)")
-        if not isinstance(c.get("keep_freed_memory"), bool):
-            raise ConfigError(f"keep_freed_memory must be True or False, got "
-                              f"{c.get('keep_freed_memory')!r}")
+        for key in ("keep_freed_memory", "tie_embeddings"):
+            if key in c and not isinstance(c[key], bool):
+                raise ConfigError(f"{key} must be True or False, got {c[key]!r}")
         one_of("amp_dtype", ("bfloat16", "float16"))
         one_of("eval_amp_dtype", ("bfloat16", "float16"), "~ (float32), bfloat16 or float16")
         one_of("rq_level_reduction", ("sum", "mean"))

@@ -47,6 +47,7 @@ def data_path(tmp_path):
     ({"nproc": "two"}, r"nproc must be an integer >= 1, got 'two'"),
     ({"modalities": 3}, r"modalities must be a list of modality names"),
     ({"keep_freed_memory": "yes"}, r"keep_freed_memory must be True or False, got 'yes'"),
+    ({"tie_embeddings": "ture"}, r"tie_embeddings must be True or False, got 'ture'"),
 ])
 def test_invalid_settings_are_refused_before_any_work(tmp_path, data_path, override, message):
     with pytest.raises(ConfigError, match=message):

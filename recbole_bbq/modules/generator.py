@@ -16,7 +16,8 @@ The network is a T5-style pre-norm encoder-decoder:
   ``level_emb`` of the token's level, plus a decoder-position embedding; pre-norm causal
   self-attention, cross-attention to the encoder output, FFN; final norm.
 * output: decoder position ``l`` (after BOS and ``l`` tokens) is projected by the level-``l``
-  head onto ``level_sizes[l]`` classes.
+  head onto ``level_sizes[l]`` classes, or, with ``tie_embeddings``, scored against the
+  level's token embedding table ``token_emb[l]``.
 
 Padding: history items with ``history_mask == False`` never attend and are never attended
 to (their keys get exactly zero attention weight, their hidden states are zeroed after every
