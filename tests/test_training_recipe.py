@@ -151,6 +151,18 @@ def test_resuming_on_another_dataset_is_refused(workdir, monkeypatch):
             **config, "resume_checkpoint": stem + "-latest" + ext})
 
 
+def test_resuming_with_weights_of_another_shape_names_the_setting(workdir):
+    config = tiny_config(workdir, workdir / "data", epochs=1)
+    first = run_recbole_bbq("TIGER", "synth", config_dict=config)
+    stem, ext = os.path.splitext(first["checkpoint"])
+    with pytest.raises(compat.CheckpointError,
+                       match=r"do not fit .*tie_embeddings: False in the checkpoint, True now"):
+        run_recbole_bbq("TIGER", "synth", config_dict={
+            **config, "tie_embeddings": True, "epochs": 2,
+            "tokenizer_checkpoint": first["tokenizer_checkpoint"],
+            "resume_checkpoint": stem + "-latest" + ext})
+
+
 def test_runs_started_together_get_distinct_names(workdir):
     from recbole_bbq.config import Config
     from recbole.data import create_dataset, data_preparation

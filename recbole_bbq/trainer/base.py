@@ -332,7 +332,7 @@ class TrainingRunMixin:
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result")
-        self.model.load_state_dict(checkpoint["state_dict"])
+        self._load_resumed_weights(checkpoint, resume_file)
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self._rebuild_optimizer_for_resume()
         self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -342,6 +342,23 @@ class TrainingRunMixin:
         self._carry_best_model(resume_file, checkpoint)
         self.resumed_from = resume_file
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
+
+    def _load_resumed_weights(self, checkpoint: dict, path: str) -> None:
+        """The checkpoint's weights into the model; if they do not fit (another size or
+        ``tie_embeddings`` on the command line than the interrupted run had), an error that
+        names the settings that differ instead of torch's list of mismatched tensors."""
+        try:
+            self.model.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError as exc:
+            saved = checkpoint.get("config") or {}
+            mine = self.config.final_config_dict
+            differ = sorted(k for k in saved if k in mine and saved[k] != to_plain(mine[k])
+                            and not k.endswith(("_checkpoint", "_dir", "_path", "_file")))
+            hint = (", ".join(f"{k}: {saved[k]!r} in the checkpoint, {to_plain(mine[k])!r} now"
+                              for k in differ[:8]) if differ else "no setting differs")
+            raise compat.CheckpointError(
+                f"{path}: its weights do not fit the model this command builds ({hint}); "
+                f"resume with the interrupted run's settings") from exc
 
     def _carry_best_model(self, resume_file: str, checkpoint: dict) -> None:
         if not self.is_main_process:
