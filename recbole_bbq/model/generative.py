@@ -69,7 +69,6 @@ class GenerativeRecommender(SequentialRecommender):
         if self.compile_mode not in _COMPILE_MODES:
             raise ValueError(f"compile_generator={self.compile_mode!r}: use one of "
                              f"{', '.join(map(str, _COMPILE_MODES))} (~ for eager)")
-        self.tie_embeddings = bool(config["tie_embeddings"])  # Config checks it is a bool
         # the stage-2 loss as calculate_loss calls it: the generator's own, or compiled
         self.generator_loss = None
 
@@ -164,7 +163,7 @@ class GenerativeRecommender(SequentialRecommender):
             n_dec_layers=c["n_decoder_layers"],
             dropout=c["dropout_prob"],
             init=c["generator_init"] or "normal",
-            tie_embeddings=self.tie_embeddings,
+            tie_embeddings=bool(c["tie_embeddings"]),  # Config checks it is a bool
             **extra,
         )
 

@@ -508,9 +508,8 @@ class SemanticIDGenerator(nn.Module):
             _make_norm(norm, d_model),
             dropout,
         )
-        self.tie_embeddings = bool(tie_embeddings)
         # tied: no output layers; level_logits scores against token_emb
-        self.heads = None if self.tie_embeddings else nn.ModuleList(
+        self.heads = None if tie_embeddings else nn.ModuleList(
             nn.Linear(d_model, n) for n in self.level_sizes)
         self.output_scale = d_model ** -0.5 if init == "t5" else 1.0
         self.reset_parameters()
