@@ -18,6 +18,7 @@ import yaml
 from recbole.config import Config as RecBoleConfig
 
 from recbole_bbq import compat  # importing the package has applied compat.apply()
+from recbole_bbq.trainer.schedule import WEIGHT_DECAY_SCOPES
 
 
 class ConfigError(ValueError):
@@ -207,12 +208,13 @@ class Config(RecBoleConfig):
             if len(gpus) < c["nproc"]:
                 raise ConfigError(f"nproc {c['nproc']} needs as many GPUs in gpu_id, got "
                                   f"{c['gpu_id']!r} (e.g. --gpu_id=0,1)")
-        for key in ("keep_freed_memory", "tie_embeddings"):
+        for key in ("keep_freed_memory", "tie_embeddings", "output_bias"):
             if key in c and not isinstance(c[key], bool):
                 raise ConfigError(f"{key} must be True or False, got {c[key]!r}")
         one_of("amp_dtype", ("bfloat16", "float16"))
         one_of("eval_amp_dtype", ("bfloat16", "float16"), "~ (float32), bfloat16 or float16")
         one_of("rq_level_reduction", ("sum", "mean"))
+        one_of("weight_decay_scope", WEIGHT_DECAY_SCOPES)
         if c.get("tokenizer_checkpoint") and c.get("semantic_ids_file"):
             raise ConfigError("give either tokenizer_checkpoint or semantic_ids_file, not both: "
                               "each replaces stage 1")

@@ -10,6 +10,7 @@ from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq import compat
 from recbole_bbq.config import ConfigError
 from recbole_bbq.model import TIGER
+from recbole_bbq.modules.generator import SemanticIDGenerator
 from recbole_bbq.quick_start import run_recbole_bbq
 from recbole_bbq.trainer import TwoStageTrainer
 from recbole_bbq.trainer.schedule import (
@@ -64,6 +65,21 @@ def test_weight_decay_reaches_weight_matrices_only():
     assert len(no_decay["params"]) == 4  # embedding, linear bias, norm weight and bias
     (everything,) = decay_parameter_groups([model], 0.1, "all")
     assert len(everything["params"]) == 5
+
+
+def test_hidden_scope_leaves_the_generator_output_layers_undecayed():
+    gen = SemanticIDGenerator([6, 7], max_history=3, d_model=8, n_heads=2, d_head=4, d_ff=16,
+                              n_enc_layers=1, n_dec_layers=1, output_bias=False)
+    heads = {id(p) for p in gen.heads.parameters()}
+    assert len(heads) == 2  # one weight per level, no bias
+    decay, no_decay = decay_parameter_groups([gen], 0.1, "matrices")
+    assert heads <= {id(p) for p in decay["params"]}
+    decay, no_decay = decay_parameter_groups([gen], 0.1, "hidden")
+    assert heads <= {id(p) for p in no_decay["params"]}
+    assert not heads & {id(p) for p in decay["params"]}
+    # everything else is split as under "matrices": the attention and FFN weights still decay
+    assert {id(p) for p in decay["params"]} == {
+        id(p) for p in decay_parameter_groups([gen], 0.1, "matrices")[0]["params"]} - heads
 
 
 def test_end_reasons():

@@ -163,7 +163,8 @@ class GenerativeRecommender(SequentialRecommender):
             n_dec_layers=c["n_decoder_layers"],
             dropout=c["dropout_prob"],
             init=c["generator_init"] or "normal",
-            tie_embeddings=bool(c["tie_embeddings"]),  # Config checks it is a bool
+            tie_embeddings=bool(c["tie_embeddings"]),  # Config checks both are bools
+            output_bias=bool(c["output_bias"]),
             **extra,
         )
 

@@ -410,6 +410,14 @@ class Decoder(nn.Module):
         return self.dropout(self.final_norm(x))
 
 
+class LevelOutput(nn.Linear):
+    """An untied output layer onto one level's tokens. Its weight is a table with one row per
+    token, like an embedding table, so ``weight_decay_scope: hidden`` leaves it undecayed
+    (``vocabulary_table``), as it leaves the embedding tables."""
+
+    vocabulary_table = True
+
+
 class SemanticIDGenerator(nn.Module):
     """T5-style encoder-decoder that generates an item's semantic ID level by level.
 
@@ -446,6 +454,8 @@ class SemanticIDGenerator(nn.Module):
             ``h`` by ``d_model ** -0.5``: done here under ``init="t5"``, whose embeddings
             start at unit scale). A token is then trained both where it is read and where
             it is predicted, which matters for BBQRec's near-private tuple tokens.
+        output_bias: give the untied output layers a bias per token (T5's output layer has
+            none; the tied output never has one).
     """
 
     def __init__(
@@ -467,6 +477,7 @@ class SemanticIDGenerator(nn.Module):
         init_std: float = 0.02,
         init: str = "normal",
         tie_embeddings: bool = False,
+        output_bias: bool = True,
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -510,7 +521,7 @@ class SemanticIDGenerator(nn.Module):
         )
         # tied: no output layers; level_logits scores against token_emb
         self.heads = None if tie_embeddings else nn.ModuleList(
-            nn.Linear(d_model, n) for n in self.level_sizes)
+            LevelOutput(d_model, n, bias=output_bias) for n in self.level_sizes)
         self.output_scale = d_model ** -0.5 if init == "t5" else 1.0
         self.reset_parameters()
 

@@ -10,8 +10,10 @@ family):
 ``schedule_horizon``   steps the decay runs over: ``~`` = ``epochs`` x batches per epoch, an
                        integer = that many steps, ``"<n>e"`` (e.g. ``30e``) = ``n`` epochs
 ``min_lr_ratio``       the floor of ``cosine`` and ``linear`` as a fraction of ``lr``
-``weight_decay_scope`` ``all`` (RecBole's behaviour) or ``matrices``: only the weights of
-                       linear / attention layers decay; biases, norms and embedding tables don't
+``weight_decay_scope`` ``all`` (RecBole's behaviour); ``matrices``: only the weights of
+                       linear / attention layers decay, biases, norms and embedding tables don't;
+                       ``hidden``: as ``matrices``, and output layers onto a vocabulary (modules
+                       with ``vocabulary_table = True``) don't decay either
 
 The schedule is a :class:`torch.optim.lr_scheduler.LambdaLR` stepped after every optimizer
 step (an optimizer step hook, so RecBole's own training loop needs no change); its state is
@@ -28,7 +30,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 SCHEDULES = ("constant", "cosine", "inverse_sqrt", "linear")
-WEIGHT_DECAY_SCOPES = ("all", "matrices")
+WEIGHT_DECAY_SCOPES = ("all", "matrices", "hidden")
 END_REASONS = ("early_stopping", "schedule_end", "epoch_cap", "budget")
 
 
@@ -86,7 +88,10 @@ def decay_parameter_groups(modules: Iterable[nn.Module], weight_decay: float,
     """Optimizer parameter groups: with ``scope='matrices'`` only weight matrices of layers
     other than embeddings decay (2-d+ parameters not owned by an ``nn.Embedding``);
     biases, norm gains, embedding tables and codebooks keep ``weight_decay = 0``, so decay
-    regularises the transforms without shrinking rarely-seen rows towards zero.
+    regularises the transforms without shrinking rarely-seen rows towards zero. With
+    ``scope='hidden'`` the same holds for output layers whose weight is a row per token
+    (``vocabulary_table = True`` on the module), which a tied output would share with the
+    embedding table.
     """
     if scope not in WEIGHT_DECAY_SCOPES:
         raise ValueError(
@@ -99,7 +104,9 @@ def decay_parameter_groups(modules: Iterable[nn.Module], weight_decay: float,
                 if not param.requires_grad or id(param) in seen:
                     continue
                 seen.add(id(param))
-                is_matrix = param.ndim >= 2 and not isinstance(sub, nn.Embedding)
+                is_table = isinstance(sub, nn.Embedding) or (
+                    scope == "hidden" and getattr(sub, "vocabulary_table", False))
+                is_matrix = param.ndim >= 2 and not is_table
                 (decay if scope == "all" or is_matrix else no_decay).append(param)
     groups = [{"params": decay, "weight_decay": float(weight_decay or 0.0)}]
     if no_decay:
