@@ -10,7 +10,7 @@ from typing import Dict, List
 
 from recbole_bbq.comparison.presets import RunSpec
 from recbole_bbq.config import ConfigError
-from recbole_bbq.fileio import atomic_write_json
+from recbole_bbq.fileio import atomic_write_json, config_differences
 
 # Keys that may differ between an adopted run and this benchmark: they say where a run wrote
 # its files, how it was resumed or how fast it ran, not what it computed (a resumed run
@@ -145,10 +145,8 @@ class Benchmark:
             stored = result["config"]
             # keys that did not exist when the run ran came with later code; they are listed
             # in the record (and the table) rather than refused
-            newer = sorted(k for k in set(expected) - set(stored) if k not in ADOPT_IGNORED_KEYS)
-            differ = sorted(k for k in set(expected) | set(stored)
-                            if k not in ADOPT_IGNORED_KEYS and k not in newer
-                            and expected.get(k) != stored.get(k))
+            differ, newer = config_differences(stored, expected,
+                                               ignore=ADOPT_IGNORED_KEYS.__contains__)
             if differ:
                 detail = ", ".join(f"{k}: ran {stored.get(k)!r}, expected {expected.get(k)!r}"
                                    for k in differ[:8])

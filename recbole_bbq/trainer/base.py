@@ -33,7 +33,8 @@ import torch
 from recbole.utils import get_local_time, set_color
 
 from recbole_bbq import compat
-from recbole_bbq.fileio import atomic_torch_save, remove_stale_temporaries, to_plain
+from recbole_bbq.fileio import (atomic_torch_save, config_differences, remove_stale_temporaries,
+                                 to_plain)
 from recbole_bbq.trainer.checkpoint import capture_rng_state, restore_rng_state
 from recbole_bbq.trainer.schedule import (
     build_scheduler,
@@ -351,10 +352,10 @@ class TrainingRunMixin:
             self.model.load_state_dict(checkpoint["state_dict"])
         except RuntimeError as exc:
             saved = checkpoint.get("config") or {}
-            mine = self.config.final_config_dict
-            differ = sorted(k for k in saved if k in mine and saved[k] != to_plain(mine[k])
-                            and not k.endswith(("_checkpoint", "_dir", "_path", "_file")))
-            hint = (", ".join(f"{k}: {saved[k]!r} in the checkpoint, {to_plain(mine[k])!r} now"
+            mine = to_plain(self.config.final_config_dict)
+            differ, _ = config_differences(
+                saved, mine, ignore=lambda k: k.endswith(("_checkpoint", "_dir", "_path", "_file")))
+            hint = (", ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {mine.get(k)!r} now"
                               for k in differ[:8]) if differ else "no setting differs")
             raise compat.CheckpointError(
                 f"{path}: its weights do not fit the model this command builds ({hint}); "
