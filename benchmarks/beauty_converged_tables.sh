@@ -242,5 +242,5 @@ tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay
     --out=$OUT/tiger_tied --adopt=$R/TIGER-Beauty-Dec-05-2026_06-24-05-2b2ea4.json
   ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|tiger_tied" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|tiger_tied" >&2; exit 2 ;;
 esac

@@ -353,10 +353,12 @@ class TrainingRunMixin:
         except RuntimeError as exc:
             saved = checkpoint.get("config") or {}
             mine = to_plain(self.config.final_config_dict)
-            differ, _ = config_differences(
+            differ, newer = config_differences(
                 saved, mine, ignore=lambda k: k.endswith(("_checkpoint", "_dir", "_path", "_file")))
-            hint = (", ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {mine.get(k)!r} now"
-                              for k in differ[:8]) if differ else "no setting differs")
+            hint = ", ".join((
+                [f"{k}: {saved.get(k)!r} in the checkpoint, {mine.get(k)!r} now" for k in differ]
+                + [f"{k}: not in the checkpoint (made before the key existed), {mine[k]!r} now"
+                   for k in newer])[:8]) or "no setting differs"
             raise compat.CheckpointError(
                 f"{path}: its weights do not fit the model this command builds ({hint}); "
                 f"resume with the interrupted run's settings") from exc
