@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|tiger_tied   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|tiger_tied   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -234,6 +234,13 @@ bbqrec_tied_seeds)  # bbqrec_tied at two seeds, each on its own stage 1 (seed 20
     --out=$OUT/bbqrec_tied_seeds \
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json $R/BBQRec-Beauty-Dec-05-2026_07-33-54-43e660.json)
   ;;
+bbqrec_output_control)  # bbqrec_tied's runs untied, without output bias and output-layer decay
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
+    --set BBQRec:output_bias=False --set BBQRec:weight_decay_scope=hidden --out=$OUT/bbqrec_output_control \
+    --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_08-25-30-c2e32b.json)
+  ;;
 tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay) with tie_embeddings: True
   T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
@@ -242,5 +249,5 @@ tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay
     --out=$OUT/tiger_tied --adopt=$R/TIGER-Beauty-Dec-05-2026_06-24-05-2b2ea4.json
   ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|tiger_tied" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|tiger_tied" >&2; exit 2 ;;
 esac
