@@ -235,11 +235,12 @@ bbqrec_tied_seeds)  # bbqrec_tied at two seeds, each on its own stage 1 (seed 20
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json $R/BBQRec-Beauty-Dec-05-2026_07-33-54-43e660.json)
   ;;
 bbqrec_output_control)  # bbqrec_tied's runs untied, without output bias and output-layer decay
-  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
     --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
     --set BBQRec:output_bias=False --set BBQRec:weight_decay_scope=hidden --out=$OUT/bbqrec_output_control \
-    --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_08-25-30-c2e32b.json)
+    --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_08-25-30-c2e32b.json $R/BBQRec-Beauty-Dec-05-2026_09-19-44-3bf0a7.json)
   ;;
 tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay) with tie_embeddings: True
   T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
