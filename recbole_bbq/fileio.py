@@ -29,10 +29,9 @@ def to_plain(value):
 
 def config_differences(recorded: dict, current: dict, ignore=lambda key: False):
     """``(differ, newer)``: the keys whose values differ between a run's ``recorded`` config
-    (plain values, as a record or checkpoint holds it) and the ``current`` one, and the keys
-    only ``current`` has (added to the code after the run, so not a difference). Keys for
-    which ``ignore(key)`` is true are left out of both."""
-    current = to_plain(current)
+    and the ``current`` one (both plain values, :func:`to_plain`, as a record or checkpoint
+    holds them), and the keys only ``current`` has (added to the code after the run, so not a
+    difference). Keys for which ``ignore(key)`` is true are left out of both."""
     newer = sorted(k for k in set(current) - set(recorded) if not ignore(k))
     differ = sorted(k for k in set(current) | set(recorded)
                     if not ignore(k) and k not in newer and current.get(k) != recorded.get(k))

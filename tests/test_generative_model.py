@@ -59,8 +59,8 @@ def test_length_buckets_auto_picks_by_device_and_bad_values_are_named():
             resolve_length_buckets(bad, "cpu")
 
 
-def test_generator_init_tying_and_output_bias_keys_reach_the_generator(tmp_path, synthetic_data_path,
-                                                           monkeypatch):
+def test_generator_init_tying_and_output_bias_keys_reach_the_generator(
+        tmp_path, synthetic_data_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     inits = {}
     for init, tie in (("normal", False), ("t5", True)):

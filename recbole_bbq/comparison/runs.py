@@ -10,7 +10,7 @@ from typing import Dict, List
 
 from recbole_bbq.comparison.presets import RunSpec
 from recbole_bbq.config import ConfigError
-from recbole_bbq.fileio import atomic_write_json, config_differences
+from recbole_bbq.fileio import atomic_write_json, config_differences, to_plain
 
 # Keys that may differ between an adopted run and this benchmark: they say where a run wrote
 # its files, how it was resumed or how fast it ran, not what it computed (a resumed run
@@ -125,8 +125,6 @@ class Benchmark:
         """Take finished ``run_recbole_bbq.py`` results into the cache, after checking that
         each one's recorded config equals what this benchmark would run (every key except
         machine-specific ones such as output folders and the device)."""
-        from recbole_bbq.fileio import to_plain as _plain
-
         adopted = []
         for path in paths:
             with open(path, encoding="utf-8") as fh:
@@ -141,7 +139,7 @@ class Benchmark:
                 )
             spec = RunSpec(model, model)
             overrides = self.overrides_for(spec, seed)
-            expected = _plain(self._config(model, overrides).final_config_dict)
+            expected = to_plain(self._config(model, overrides).final_config_dict)
             stored = result["config"]
             # keys that did not exist when the run ran came with later code; they are listed
             # in the record (and the table) rather than refused
