@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|tiger_tied   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|tiger_tied   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -17,6 +17,8 @@ TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER'
 # Table 2's TIGER and BBQRec rows are their 20-epoch runs on the saved stage 1s, each filling
 # its 75-minute budget; their 8-epoch runs stay in RESULTS.md, and BBQRec's 8-epoch run is the
 # reference of the ablation tables (table3, table4), which use the 8-epoch recipe.
+# BBQRec ties its output to its token embeddings since 5 Dec (tie_embeddings: True): the cases
+# whose BBQRec-family runs trained untied pin tie_embeddings=False.
 records() { local IFS=,; echo "$*"; }
 
 case "${1:-}" in
@@ -30,7 +32,7 @@ table2)
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
     --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum \
     --set BBQRec:tokenizer_checkpoint=$TOK --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
-    --out=$OUT/table2 \
+    --set BBQRec:tie_embeddings=False --out=$OUT/table2 \
     --adopt=$(records $R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json \
       $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/TIGER-Beauty-Nov-23-2026_20-08-10-aaff5b.json \
       $R/LETTER-Beauty-Nov-23-2026_12-06-54-6dc2a3.json $R/BBQRec-Beauty-Nov-23-2026_22-55-58-6c69a1.json)
@@ -52,7 +54,7 @@ table2_current)  # Table 2 at two seeds, each generative model on the generator 
     --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth \
     --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Nov-24-2026_07-13-41-9c4b90-tokenizer.pth \
-    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_current \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=False --out=$OUT/table2_current \
     --adopt=$(records $R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json $R/GRU4Rec-Beauty-Dec-04-2026_22-07-03-34ba38.json \
       $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json \
       $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
@@ -65,7 +67,7 @@ table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is i
     --dataset=Beauty --seeds=2020 --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B \
     --set BBQRec_noRec:$A --set BBQRec_noRec:$E --set BBQRec_noRec:$B \
-    --set BBQRec_noU:$A --set BBQRec_noU:$E --set BBQRec_noU:$B --out=$OUT/table3 \
+    --set BBQRec_noU:$A --set BBQRec_noU:$E --set BBQRec_noU:$B --tie_embeddings=False --out=$OUT/table3 \
     --adopt=$(records $R/BBQRec_noMIM-Beauty-Nov-24-2026_00-08-04-8bfc63.json \
       $R/BBQRec_noRec-Beauty-Nov-24-2026_00-43-24-3d20d8.json \
       $R/BBQRec_noU-Beauty-Nov-24-2026_01-23-54-754f44.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
@@ -73,7 +75,7 @@ table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is i
 table4)  # generator ablations, all on BBQRec's stage 1 above
   python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
     --tokenizer_checkpoint=$TOK --set BBQRec_S:time_budget_minutes=70 \
-    --set BBQRec_E:time_budget_minutes=60 --out=$OUT/table4 \
+    --set BBQRec_E:time_budget_minutes=60 --tie_embeddings=False --out=$OUT/table4 \
     --adopt=$(records $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_E-Beauty-Nov-23-2026_17-53-58-fcfe51.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
   ;;
 seeds)  # BBQRec and five ablations with a second seed (2021), each as in table3/table4
@@ -84,7 +86,7 @@ seeds)  # BBQRec and five ablations with a second seed (2021), each as in table3
     --set BBQRec_E:tokenizer_checkpoint=$TOK --set BBQRec_E:time_budget_minutes=60 \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B \
     --set BBQRec_noRec:$A --set BBQRec_noRec:$E --set BBQRec_noRec:$B \
-    --set BBQRec_noU:$A --set BBQRec_noU:$E --set BBQRec_noU:$B --out=$OUT/seeds \
+    --set BBQRec_noU:$A --set BBQRec_noU:$E --set BBQRec_noU:$B --tie_embeddings=False --out=$OUT/seeds \
     --adopt=$(records $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json $R/BBQRec-Beauty-Nov-24-2026_02-23-23-43b28b.json \
       $R/BBQRec_noMIM-Beauty-Nov-24-2026_00-08-04-8bfc63.json $R/BBQRec_noMIM-Beauty-Nov-24-2026_02-52-17-f53ffa.json \
       $R/BBQRec_noU-Beauty-Nov-24-2026_01-23-54-754f44.json $R/BBQRec_noU-Beauty-Nov-24-2026_05-19-31-57c303.json \
@@ -108,7 +110,7 @@ table2_seeds)  # Table 2's 20-epoch BBQRec at two seeds; seed 2021 on its own sa
   TOK21=saved/BBQRec-Beauty-Nov-24-2026_07-13-41-9c4b90-tokenizer.pth
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
     --set BBQRec:tokenizer_checkpoint=$TOK --set BBQRec@2021:tokenizer_checkpoint=$TOK21 \
-    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_seeds \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=False --out=$OUT/table2_seeds \
     --adopt=$(records $R/BBQRec-Beauty-Nov-23-2026_22-55-58-6c69a1.json $R/BBQRec-Beauty-Nov-24-2026_07-22-11-35cc09.json)
   ;;
 t5_recipe)  # TIGER, LETTER and BBQRec at seed 2021, 20 epochs at peak 0.001 with dropout 0 and T5's
@@ -123,7 +125,7 @@ t5_recipe)  # TIGER, LETTER and BBQRec at seed 2021, 20 epochs at peak 0.001 wit
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2021 --config_files=$C,$T5 \
     --set TIGER:tokenizer_checkpoint=$TIGER_TOK21 --set BBQRec:tokenizer_checkpoint=$BBQ_TOK21 \
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
-    --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum --out=$OUT/t5_recipe \
+    --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum --set BBQRec:tie_embeddings=False --out=$OUT/t5_recipe \
     --adopt=$(records $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json \
       $R/BBQRec-Beauty-Dec-04-2026_03-58-39-d6dac5.json)
   ;;
@@ -210,14 +212,14 @@ bbqrec_2020_rerun)  # BBQRec at seed 2020 on Table 2's recipe, rerun on 5 Dec's 
   # (--tokenizer_epochs=2 --tokenizer_eval_step=1 --tokenizer_only); compare with table2_seeds' seed 2020
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
     --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
-    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=False \
     --out=$OUT/bbqrec_2020_rerun --adopt=$R/BBQRec-Beauty-Dec-05-2026_02-50-53-0f40f4.json
   ;;
 table4_20_epochs)  # Table 4's S at Table 2's recipe (20 epochs), seed 2020, on the stage 1 of
   # bbqrec_2020_rerun, whose BBQRec run is the reference (BBQRec_E at 20 epochs not run yet)
   T=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth
   python3 run_recbole_bbq.py --no_training --models=BBQRec_S,BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --tokenizer_checkpoint=$T --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_20_epochs \
+    --tokenizer_checkpoint=$T --epochs=20 --time_budget_minutes=75 --tie_embeddings=False --out=$OUT/table4_20_epochs \
     --adopt=$(records $R/BBQRec_S-Beauty-Dec-05-2026_04-40-17-8f6f9f.json $R/BBQRec-Beauty-Dec-05-2026_02-50-53-0f40f4.json)
   ;;
 bbqrec_tied)  # BBQRec as bbqrec_2020_rerun (same stage 1, seed, recipe) with tie_embeddings: True
@@ -239,8 +241,31 @@ bbqrec_output_control)  # bbqrec_tied's runs untied, without output bias and out
     --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
     --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
-    --set BBQRec:output_bias=False --set BBQRec:weight_decay_scope=hidden --out=$OUT/bbqrec_output_control \
+    --set BBQRec:output_bias=False --set BBQRec:weight_decay_scope=hidden --set BBQRec:tie_embeddings=False \
+    --out=$OUT/bbqrec_output_control \
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_08-25-30-c2e32b.json $R/BBQRec-Beauty-Dec-05-2026_09-19-44-3bf0a7.json)
+  ;;
+table2_tied)  # table2_current with BBQRec at its tied default: bbqrec_tied_seeds' two runs (each on
+  # its own stage 1), the other models' records as in table2_current
+  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
+  python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020,2021 \
+    --model_config GRU4Rec:$S --model_config SASRec:$S \
+    --model_config TIGER:$C,$T5 --model_config LETTER:$C,$T5 --model_config BBQRec:$C \
+    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
+    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
+    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
+    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
+    --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth \
+    --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_tied \
+    --adopt=$(records $R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json $R/GRU4Rec-Beauty-Dec-04-2026_22-07-03-34ba38.json \
+      $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json \
+      $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
+      $R/LETTER-Beauty-Dec-04-2026_19-48-37-5b9d70.json $R/LETTER-Beauty-Dec-04-2026_20-54-48-0d48f0.json \
+      $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json $R/BBQRec-Beauty-Dec-05-2026_07-33-54-43e660.json)
   ;;
 tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay) with tie_embeddings: True
   T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
@@ -250,5 +275,5 @@ tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay
     --out=$OUT/tiger_tied --adopt=$R/TIGER-Beauty-Dec-05-2026_06-24-05-2b2ea4.json
   ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|tiger_tied" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|tiger_tied" >&2; exit 2 ;;
 esac
