@@ -21,6 +21,26 @@ TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER'
 # whose BBQRec-family runs trained untied pin tie_embeddings=False.
 records() { local IFS=,; echo "$*"; }
 
+# table2_current's runs of GRU4Rec, SASRec, TIGER and LETTER (two seeds, each on its saved stage
+# 1) and their settings, shared by the Table 2 cases that differ only in BBQRec
+T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
+TABLE2_OTHERS=($R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json $R/GRU4Rec-Beauty-Dec-04-2026_22-07-03-34ba38.json
+  $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json
+  $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json
+  $R/LETTER-Beauty-Dec-04-2026_19-48-37-5b9d70.json $R/LETTER-Beauty-Dec-04-2026_20-54-48-0d48f0.json)
+table2_models() {
+  python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020,2021 \
+    --model_config GRU4Rec:$S --model_config SASRec:$S \
+    --model_config TIGER:$C,$T5 --model_config LETTER:$C,$T5 --model_config BBQRec:$C \
+    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
+    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
+    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
+    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
+    --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth "$@"
+}
+
 case "${1:-}" in
 table2)
   python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020 \
@@ -41,24 +61,11 @@ table2_current)  # Table 2 at two seeds, each generative model on the generator 
   # validation picks (docs/RESULTS.md): TIGER and LETTER with the T5 overlay on C (dropout 0,
   # T5's initialisation, peak 0.001), LETTER at its defaults (cf_weight 0.1, levels averaged),
   # BBQRec at C for 20 epochs; RecBole's models as in table2. Every run on its saved stage 1
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
-  python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020,2021 \
-    --model_config GRU4Rec:$S --model_config SASRec:$S \
-    --model_config TIGER:$C,$T5 --model_config LETTER:$C,$T5 --model_config BBQRec:$C \
-    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
-    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
-    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
-    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
-    --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
-    --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth \
+  table2_models \
     --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Nov-24-2026_07-13-41-9c4b90-tokenizer.pth \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=False --out=$OUT/table2_current \
-    --adopt=$(records $R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json $R/GRU4Rec-Beauty-Dec-04-2026_22-07-03-34ba38.json \
-      $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json \
-      $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
-      $R/LETTER-Beauty-Dec-04-2026_19-48-37-5b9d70.json $R/LETTER-Beauty-Dec-04-2026_20-54-48-0d48f0.json \
+    --adopt=$(records "${TABLE2_OTHERS[@]}" \
       $R/BBQRec-Beauty-Nov-23-2026_22-55-58-6c69a1.json $R/BBQRec-Beauty-Nov-24-2026_07-22-11-35cc09.json)
   ;;
 table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is its 8-epoch run
@@ -119,7 +126,6 @@ t5_recipe)  # TIGER, LETTER and BBQRec at seed 2021, 20 epochs at peak 0.001 wit
   # seed-2021 stage 1s (--tokenizer_only --seed=2021, TIGER with --tokenizer_epochs=150
   # --tokenizer_eval_step=50, BBQRec with --tokenizer_epochs=2 --tokenizer_eval_step=1), LETTER
   # training its own stage 1 in the run
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   TIGER_TOK21=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth
   BBQ_TOK21=saved/BBQRec-Beauty-Dec-04-2026_03-50-52-bb1b03-tokenizer.pth
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2021 --config_files=$C,$T5 \
@@ -132,7 +138,6 @@ t5_recipe)  # TIGER, LETTER and BBQRec at seed 2021, 20 epochs at peak 0.001 wit
 t5_seeds)  # TIGER and LETTER at the generator changes (overlay T5 on C), two seeds; TIGER on its
   # saved 150-epoch stage 1s (--tokenizer_only --tokenizer_epochs=150 --tokenizer_eval_step=50
   # --seed=S), LETTER training its own stage 1 in each run
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C,$T5 \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
@@ -143,7 +148,6 @@ t5_seeds)  # TIGER and LETTER at the generator changes (overlay T5 on C), two se
   ;;
 letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epochs (the default)
   # instead of 5, against TIGER at the same seed, both on the generator changes (overlay T5 on C)
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum \
@@ -152,7 +156,6 @@ letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epo
   ;;
 letter_release_ids)  # the generator trained on the IDs LETTER's release published for Beauty
   # (benchmarks/letter_release_ids.py) against TIGER on its own, both seed 2020, overlay T5 on C
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set LETTER:semantic_ids_file=saved/letter-release-Beauty-semantic_ids.tsv --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum \
@@ -164,7 +167,6 @@ letter_levels_mean)  # LETTER with its levels' quantization losses averaged as t
   # TIGER, two seeds, overlay T5 on C. Each LETTER stage 1 by --tokenizer_only --seed=S
   # --letter_cf_epochs=5 --tokenizer_epochs=150 --tokenizer_eval_step=50, then the generator on
   # it; TIGER on its saved stage 1s
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C,$T5 \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
@@ -179,7 +181,6 @@ letter_cf01)  # LETTER with its collaborative term weighted 0.1 (the default sin
   # records above ran at the former 0.01) against TIGER, two seeds, overlay T5 on C. Each LETTER
   # stage 1 by --tokenizer_only --seed=S --letter_cf_epochs=5 --tokenizer_epochs=150
   # --tokenizer_eval_step=50, then the generator on it; TIGER on its saved stage 1s
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C,$T5 \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
@@ -202,7 +203,6 @@ gru4rec_20_epochs)  # GRU4Rec at table2's recipe with a 20-epoch schedule instea
 tiger_no_dead_code_reset)  # TIGER at seed 2020 on a stage 1 trained without dead-code re-seeding
   # (--dead_code_reset=0 --tokenizer_only --tokenizer_epochs=150 --tokenizer_eval_step=50), the
   # generator at the T5 overlay as t5_seeds' TIGER; compare with t5_seeds (re-seeding on)
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
     --set TIGER:dead_code_reset=0 \
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-05-2026_00-02-27-bd21c1-tokenizer.pth \
@@ -247,28 +247,14 @@ bbqrec_output_control)  # bbqrec_tied's runs untied, without output bias and out
   ;;
 table2_tied)  # table2_current with BBQRec at its tied default: bbqrec_tied_seeds' two runs (each on
   # its own stage 1), the other models' records as in table2_current
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
-  python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020,2021 \
-    --model_config GRU4Rec:$S --model_config SASRec:$S \
-    --model_config TIGER:$C,$T5 --model_config LETTER:$C,$T5 --model_config BBQRec:$C \
-    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
-    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
-    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
-    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
-    --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
-    --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth \
+  table2_models \
     --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
     --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_tied \
-    --adopt=$(records $R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json $R/GRU4Rec-Beauty-Dec-04-2026_22-07-03-34ba38.json \
-      $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json \
-      $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
-      $R/LETTER-Beauty-Dec-04-2026_19-48-37-5b9d70.json $R/LETTER-Beauty-Dec-04-2026_20-54-48-0d48f0.json \
+    --adopt=$(records "${TABLE2_OTHERS[@]}" \
       $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json $R/BBQRec-Beauty-Dec-05-2026_07-33-54-43e660.json)
   ;;
 tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay) with tie_embeddings: True
-  T5=benchmarks/configs/tiger_letter_generator_cpu.yaml
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
     --set TIGER:dead_code_reset=0 --set TIGER:tie_embeddings=True \
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-05-2026_00-02-27-bd21c1-tokenizer.pth \
