@@ -27,15 +27,41 @@ def to_plain(value):
     return str(value)
 
 
+# What a config key added after runs were recorded stands for in a record or checkpoint made
+# before it existed: the behaviour the code had then. Such a run is compared on these keys like
+# on any other (a run that trained untied must not pass for a tied one); keys not listed here
+# only change speed or placement (compile_backend, keep_freed_memory, ip, port) and are just
+# reported as added since.
+VALUES_BEFORE_KEYS_EXISTED = {
+    "tie_embeddings": False,      # each level had its own output layer
+    "output_bias": True,          # ... with a bias per token
+    "generator_init": "normal",   # N(0, 0.02) everywhere
+    "rq_level_reduction": "sum",  # the levels' quantization losses summed
+    "semantic_ids_file": None,    # IDs came from stage 1
+    "compile_generator": None,    # eager stage 2
+    "eval_amp_dtype": None,       # evaluation in float32
+    "nproc": 1,                   # one process
+}
+
+
 def config_differences(recorded: dict, current: dict, ignore=lambda key: False):
     """``(differ, newer)``: the keys whose values differ between a run's ``recorded`` config
     and the ``current`` one (both plain values, :func:`to_plain`, as a record or checkpoint
-    holds them), and the keys only ``current`` has (added to the code after the run, so not a
-    difference). Keys for which ``ignore(key)`` is true are left out of both."""
+    holds them), and the keys only ``current`` has (added to the code after the run). A key
+    the record lacks counts as its :data:`VALUES_BEFORE_KEYS_EXISTED` value where it has one
+    (then it is in ``differ`` if the current value is another), and is listed in ``newer``
+    either way. Keys for which ``ignore(key)`` is true are left out of both."""
     newer = sorted(k for k in set(current) - set(recorded) if not ignore(k))
     differ = sorted(k for k in set(current) | set(recorded)
-                    if not ignore(k) and k not in newer and current.get(k) != recorded.get(k))
+                    if not ignore(k) and (k not in newer or k in VALUES_BEFORE_KEYS_EXISTED)
+                    and current.get(k) != recorded_value(recorded, k))
     return differ, newer
+
+
+def recorded_value(recorded: dict, key: str):
+    """``key``'s value in a ``recorded`` config, or the value it stands for where the record
+    predates the key (:data:`VALUES_BEFORE_KEYS_EXISTED`); ``None`` for another missing key."""
+    return recorded[key] if key in recorded else VALUES_BEFORE_KEYS_EXISTED.get(key)
 
 
 def atomic_write(path, write_fn, mode: str = "wb") -> Path:

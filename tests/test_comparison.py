@@ -26,6 +26,15 @@ def bench(*extra, out="bench"):
     return main(["--dataset=synth", "--config_files=tiny.yaml", f"--out={out}", *extra])
 
 
+def refused(capsys, *extra):
+    """The driver's stderr for a user error, which exits with status 2 and one message."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        bench(*extra)
+    assert stop.value.code == 2
+    return capsys.readouterr().err
+
+
 def test_two_models_write_table_csv_json_and_plots_then_rerun_from_cache(workdir, monkeypatch, capsys):
     report = bench("--models=SASRec,TIGER")
     printed = capsys.readouterr().out
@@ -65,12 +74,11 @@ def test_a_changed_override_or_new_seed_trains_only_what_is_missing(workdir):
     assert len(changed["trained"]) == 1
 
 
-def test_finished_runs_are_adopted_only_when_their_config_matches(workdir, monkeypatch):
+def test_finished_runs_are_adopted_only_when_their_config_matches(workdir, monkeypatch, capsys):
     single = quick_start.run_recbole_bbq("SASRec", "synth", config_file_list=["tiny.yaml"],
                                          config_dict={"seed": 3})
-    with pytest.raises(ValueError, match=r"learning_rate: ran 0.001, expected 0.01"):
-        bench("--models=SASRec", "--seeds=3", "--learning_rate=0.01",
-              f"--adopt={single['results_file']}")
+    assert "learning_rate: ran 0.001, expected 0.01" in refused(
+        capsys, "--models=SASRec", "--seeds=3", "--learning_rate=0.01", f"--adopt={single['results_file']}")
     monkeypatch.setattr(quick_start, "run_recbole_bbq", None)  # nothing may train
     report = bench("--models=SASRec", "--seeds=3", f"--adopt={single['results_file']}")
     assert report["adopted"] == [single["results_file"]] and not report["trained"]
@@ -97,12 +105,12 @@ def test_no_training_rebuilds_from_records_and_names_a_missing_run_instead_of_tr
     assert "--no_training: no adopted or cached run of SASRec at seed 4" in err
 
 
-def test_a_model_config_file_applies_to_its_model_only_and_is_checked_on_adoption(workdir, monkeypatch):
+def test_a_model_config_file_applies_to_its_model_only_and_is_checked_on_adoption(workdir, monkeypatch, capsys):
     (workdir / "sasrec.yaml").write_text("learning_rate: 0.005\n")
     single = quick_start.run_recbole_bbq("SASRec", "synth", config_file_list=["tiny.yaml", "sasrec.yaml"],
                                          config_dict={"seed": 3})
-    with pytest.raises(ValueError, match=r"learning_rate: ran 0.005, expected 0.001"):
-        bench("--models=SASRec", "--seeds=3", f"--adopt={single['results_file']}")
+    assert "learning_rate: ran 0.005, expected 0.001" in refused(
+        capsys, "--models=SASRec", "--seeds=3", f"--adopt={single['results_file']}")
     monkeypatch.setattr(quick_start, "run_recbole_bbq", None)  # nothing may train
     report = bench("--models=SASRec", "--seeds=3", "--model_config", "SASRec:sasrec.yaml",
                    f"--adopt={single['results_file']}")
@@ -124,6 +132,25 @@ def test_an_adopted_run_older_than_a_config_key_is_taken_and_the_key_listed(work
     report = bench("--models=SASRec", "--seeds=3", f"--adopt={path}")
     assert report["adopted"] == [path] and report["keys_added_since"] == {path: ["amp_dtype"]}
     assert f"`{path}`: amp_dtype" in (workdir / "bench" / "table.md").read_text()
+
+
+def test_an_adopted_run_older_than_a_key_is_held_to_the_behaviour_the_key_stands_for(
+        workdir, monkeypatch, capsys):
+    # a run made before eval_amp_dtype existed evaluated in float32: it adopts where the
+    # benchmark evaluates in float32 too, and is refused where it would evaluate in bfloat16
+    single = quick_start.run_recbole_bbq("SASRec", "synth", config_file_list=["tiny.yaml"],
+                                         config_dict={"seed": 3})
+    path = single["results_file"]
+    with open(path) as fh:
+        result = json.load(fh)
+    del result["config"]["eval_amp_dtype"]
+    with open(path, "w") as fh:
+        json.dump(result, fh)
+    monkeypatch.setattr(quick_start, "run_recbole_bbq", None)
+    assert "eval_amp_dtype: ran None (before the key existed), expected 'bfloat16'" in refused(
+        capsys, "--models=SASRec", "--seeds=3", "--eval_amp_dtype=bfloat16", f"--adopt={path}")
+    report = bench("--models=SASRec", "--seeds=3", f"--adopt={path}")
+    assert report["adopted"] == [path] and report["keys_added_since"] == {path: ["eval_amp_dtype"]}
 
 
 def test_a_seed_scoped_override_applies_to_that_seed_only_and_wins_over_the_model_scope(

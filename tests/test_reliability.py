@@ -114,6 +114,21 @@ def test_temporaries_of_killed_writes_are_cleaned_but_live_ones_kept(tmp_path):
     assert not old.exists() and fresh.exists() and other.exists()
 
 
+def test_a_record_older_than_a_key_is_compared_on_the_behaviour_the_key_stands_for():
+    from recbole_bbq.fileio import config_differences
+
+    current = {"lr": 0.1, "tie_embeddings": True, "compile_backend": "inductor"}
+    # made before both keys: tying did not exist (so it ran untied); the backend only
+    # changes speed, so it is listed as newer and never a difference
+    assert config_differences({"lr": 0.1}, current) == (["tie_embeddings"],
+                                                        ["compile_backend", "tie_embeddings"])
+    assert config_differences({"lr": 0.1}, {**current, "tie_embeddings": False}) == (
+        [], ["compile_backend", "tie_embeddings"])
+    assert config_differences({"lr": 0.2, "tie_embeddings": True}, current) == (["lr"], ["compile_backend"])
+    assert config_differences({"lr": 0.2}, current, ignore=lambda k: k != "compile_backend") == (
+        [], ["compile_backend"])
+
+
 def test_two_runs_started_at_once_keep_their_own_files(tmp_path, data_path):
     """Two processes, same model, dataset and second: neither overwrites the other."""
     import json

@@ -177,12 +177,12 @@ def test_resuming_with_weights_of_another_shape_names_the_setting(workdir):
             **config, "tie_embeddings": True, "epochs": 2,
             "tokenizer_checkpoint": first["tokenizer_checkpoint"],
             "resume_checkpoint": stem + "-latest" + ext})
-    # a checkpoint made before a key existed: the key is named as missing from it
+    # a checkpoint made before a key existed: the key is named with the behaviour it stood for
     latest = torch.load(stem + "-latest" + ext, weights_only=True)
     del latest["config"]["output_bias"]
     torch.save(latest, stem + "-latest" + ext)
-    with pytest.raises(compat.CheckpointError, match=r"do not fit .*output_bias: not in the "
-                                                     r"checkpoint \(made before the key existed\), False now"):
+    with pytest.raises(compat.CheckpointError, match=r"do not fit .*output_bias: True in the checkpoint "
+                                                     r"\(made before the key existed\), False now"):
         run_recbole_bbq("TIGER", "synth", config_dict={
             **config, "output_bias": False, "epochs": 2,
             "tokenizer_checkpoint": first["tokenizer_checkpoint"],

@@ -10,7 +10,7 @@ from typing import Dict, List
 
 from recbole_bbq.comparison.presets import RunSpec
 from recbole_bbq.config import ConfigError
-from recbole_bbq.fileio import atomic_write_json, config_differences, to_plain
+from recbole_bbq.fileio import atomic_write_json, config_differences, recorded_value, to_plain
 
 # Keys that may differ between an adopted run and this benchmark: they say where a run wrote
 # its files, how it was resumed or how fast it ran, not what it computed (a resumed run
@@ -131,9 +131,9 @@ class Benchmark:
                 result = json.load(fh)
             model, seed = result.get("model"), result.get("seed")
             if "config" not in result or "test_result" not in result:
-                raise ValueError(f"--adopt {path}: not a run_recbole_bbq results file")
+                raise ConfigError(f"--adopt {path}: not a run_recbole_bbq results file")
             if result.get("dataset") != self.dataset or seed not in self.seeds:
-                raise ValueError(
+                raise ConfigError(
                     f"--adopt {path}: dataset {result.get('dataset')!r} seed {seed} is not part "
                     f"of this benchmark (dataset {self.dataset!r}, seeds {self.seeds})"
                 )
@@ -142,14 +142,16 @@ class Benchmark:
             expected = to_plain(self._config(model, overrides).final_config_dict)
             stored = result["config"]
             # keys that did not exist when the run ran came with later code; they are listed
-            # in the record (and the table) rather than refused
+            # in the record (and the table), and checked against the behaviour they stand for
             differ, newer = config_differences(stored, expected,
                                                ignore=ADOPT_IGNORED_KEYS.__contains__)
             if differ:
-                detail = ", ".join(f"{k}: ran {stored.get(k)!r}, expected {expected.get(k)!r}"
-                                   for k in differ[:8])
-                raise ValueError(f"--adopt {path}: its config differs from this benchmark's "
-                                 f"{model} run in {len(differ)} keys ({detail})")
+                detail = ", ".join(
+                    f"{k}: ran {recorded_value(stored, k)!r}"
+                    f"{' (before the key existed)' if k in newer else ''}, expected {expected.get(k)!r}"
+                    for k in differ[:8])
+                raise ConfigError(f"--adopt {path}: its config differs from this benchmark's "
+                                  f"{model} run in {len(differ)} keys ({detail})")
             key = self.run_key("run", spec, seed, overrides)
             record = {"label": model, "model": model, "seed": seed, "key": key,
                       "overrides": overrides, "adopted_from": path, "keys_added_since": newer,

@@ -33,8 +33,8 @@ import torch
 from recbole.utils import get_local_time, set_color
 
 from recbole_bbq import compat
-from recbole_bbq.fileio import (atomic_torch_save, config_differences, remove_stale_temporaries,
-                                 to_plain)
+from recbole_bbq.fileio import (atomic_torch_save, config_differences, recorded_value,
+                                 remove_stale_temporaries, to_plain)
 from recbole_bbq.trainer.checkpoint import capture_rng_state, restore_rng_state
 from recbole_bbq.trainer.schedule import (
     build_scheduler,
@@ -356,9 +356,11 @@ class TrainingRunMixin:
             differ, newer = config_differences(
                 saved, mine, ignore=lambda k: k.endswith(("_checkpoint", "_dir", "_path", "_file")))
             hint = ", ".join((
-                [f"{k}: {saved.get(k)!r} in the checkpoint, {mine.get(k)!r} now" for k in differ]
+                [f"{k}: {recorded_value(saved, k)!r} in the checkpoint"
+                 f"{' (made before the key existed)' if k in newer else ''}, {mine.get(k)!r} now"
+                 for k in differ]
                 + [f"{k}: not in the checkpoint (made before the key existed), {mine[k]!r} now"
-                   for k in newer])[:8]) or "no setting differs"
+                   for k in newer if k not in differ])[:8]) or "no setting differs"
             raise compat.CheckpointError(
                 f"{path}: its weights do not fit the model this command builds ({hint}); "
                 f"resume with the interrupted run's settings") from exc
