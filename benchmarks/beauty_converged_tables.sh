@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|tiger_tied   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -245,6 +245,14 @@ bbqrec_output_control)  # bbqrec_tied's runs untied, without output bias and out
     --out=$OUT/bbqrec_output_control \
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_08-25-30-c2e32b.json $R/BBQRec-Beauty-Dec-05-2026_09-19-44-3bf0a7.json)
   ;;
+table4_tied)  # Table 4 at Table 2's recipe with BBQRec's tied default, seed 2020, all three on
+  # the stage 1 of bbqrec_tied (BBQRec's record is that case's run)
+  python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
+    --tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_tied \
+    --adopt=$(records $R/BBQRec_S-Beauty-Dec-05-2026_10-29-36-97f9f3.json $R/BBQRec_E-Beauty-Dec-05-2026_11-38-50-cf7974.json \
+      $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json)
+  ;;
 table2_tied)  # table2_current with BBQRec at its tied default: bbqrec_tied_seeds' two runs (each on
   # its own stage 1), the other models' records as in table2_current
   table2_models \
@@ -261,5 +269,5 @@ tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay
     --out=$OUT/tiger_tied --adopt=$R/TIGER-Beauty-Dec-05-2026_06-24-05-2b2ea4.json
   ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|tiger_tied" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied" >&2; exit 2 ;;
 esac
