@@ -29,9 +29,10 @@ def to_plain(value):
 
 # What a config key added after runs were recorded stands for in a record or checkpoint made
 # before it existed: the behaviour the code had then. Such a run is compared on these keys like
-# on any other (a run that trained untied must not pass for a tied one); keys not listed here
-# only change speed or placement (compile_backend, keep_freed_memory, ip, port) and are just
-# reported as added since.
+# on any other (a run that trained untied must not pass for a tied one). Keys not listed here
+# are just reported as added since: most only change speed or placement (compile_backend,
+# keep_freed_memory, ip, port); amp_dtype's earlier behaviour depended on the device (RecBole's
+# autocast type) and it matters only under enable_amp, off in every committed record predating it.
 VALUES_BEFORE_KEYS_EXISTED = {
     "tie_embeddings": False,      # each level had its own output layer
     "output_bias": True,          # ... with a bias per token
