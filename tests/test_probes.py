@@ -10,6 +10,7 @@ from pathlib import Path
 import itertools
 
 import numpy as np
+import pytest
 import torch
 
 from recbole_bbq.modules.beam_search import SemanticIDTrie
@@ -120,3 +121,25 @@ def test_beam_search_error_probe_splits_misses_as_the_exact_ranking_does():
     assert narrow[f"recall@{k}_certified"] <= exact_hits + 1e-9
     assert narrow[f"recall@{k}_certified"] < narrow[f"recall@{k}"]
     assert exhaustive[f"recall@{k}_certified"] == exhaustive[f"recall@{k}"]
+
+
+def test_atomic_ids_give_every_item_of_the_dataset_its_own_token(tmp_path, synthetic_data_path):
+    from recbole_bbq.modules.semantic_ids import read_semantic_id_table
+
+    out = _probe_module("atomic_ids").main(
+        ["--dataset", "synth", "--data_path", str(synthetic_data_path), "--out", str(tmp_path / "ids.tsv")])
+    tokens, codes = read_semantic_id_table(out)
+    inter = (synthetic_data_path / "synth" / "synth.inter").read_text().splitlines()[1:]
+    assert tokens == sorted({line.split("\t")[1] for line in inter})
+    assert codes.shape == (len(tokens), 1)
+    assert sorted(codes[:, 0].tolist()) == list(range(len(tokens)))
+
+
+def test_atomic_ids_name_the_file_without_an_item_column(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "bad.inter").write_text("user_id:token\titem:token\nu0\ti0\n")
+    with pytest.raises(SystemExit, match=r"bad\.inter: the header has no item_id column"):
+        _probe_module("atomic_ids").main(
+            ["--dataset", "bad", "--data_path", str(tmp_path), "--out", str(tmp_path / "ids.tsv")])
+    assert not (tmp_path / "ids.tsv").exists()
