@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -268,6 +268,14 @@ tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-05-2026_00-02-27-bd21c1-tokenizer.pth \
     --out=$OUT/tiger_tied --adopt=$R/TIGER-Beauty-Dec-05-2026_06-24-05-2b2ea4.json
   ;;
+atomic_control)  # our generator on one level of private item tokens (benchmarks/atomic_ids.py), tied, at
+  # BBQRec's 20-epoch recipe, seed 2020: the same next-item softmax as SASRec's. The run read the
+  # table from /tmp; saved/Beauty-atomic_ids.tsv, which the script writes, has the same SHA-256
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set TIGER:semantic_ids_file=/tmp/atomic/beauty_atomic_ids.tsv --set TIGER:tie_embeddings=True \
+    --epochs=20 --time_budget_minutes=75 --out=$OUT/atomic_control \
+    --adopt=$R/TIGER-Beauty-Dec-05-2026_14-45-53-1f179c.json
+  ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control" >&2; exit 2 ;;
 esac
