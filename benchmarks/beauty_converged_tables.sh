@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control|table3_tied   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -268,6 +268,15 @@ tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-05-2026_00-02-27-bd21c1-tokenizer.pth \
     --out=$OUT/tiger_tied --adopt=$R/TIGER-Beauty-Dec-05-2026_06-24-05-2b2ea4.json
   ;;
+table3_tied)  # Table 3 at Table 2's tied 20-epoch recipe, seed 2020: each ablation trains its own
+  # 2-epoch stage 1, BBQRec is table4_tied's (its 2-epoch stage 1 1fa13c). noRec and noU: not run yet
+  A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"
+  python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec \
+    --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --epochs=20 --time_budget_minutes=75 --out=$OUT/table3_tied \
+    --adopt=$(records $R/BBQRec_noMIM-Beauty-Dec-05-2026_13-44-29-5675a7.json $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json)
+  ;;
 atomic_control)  # our generator on one level of private item tokens (benchmarks/atomic_ids.py), tied, at
   # BBQRec's 20-epoch recipe, seed 2020: the same next-item softmax as SASRec's. The run read the
   # table from /tmp; saved/Beauty-atomic_ids.tsv, which the script writes, has the same SHA-256
@@ -277,5 +286,5 @@ atomic_control)  # our generator on one level of private item tokens (benchmarks
     --adopt=$R/TIGER-Beauty-Dec-05-2026_14-45-53-1f179c.json
   ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control|table3_tied" >&2; exit 2 ;;
 esac
