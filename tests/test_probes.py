@@ -15,7 +15,7 @@ import torch
 
 from recbole_bbq.modules.beam_search import SemanticIDTrie
 from recbole_bbq.modules.generator import SemanticIDGenerator
-from recbole_bbq.modules.semantic_ids import semantic_id_table
+from recbole_bbq.modules.semantic_ids import read_semantic_id_table, semantic_id_table
 
 from conftest import N_CLUSTERS, N_ITEMS
 
@@ -124,8 +124,6 @@ def test_beam_search_error_probe_splits_misses_as_the_exact_ranking_does():
 
 
 def test_atomic_ids_give_every_item_of_the_dataset_its_own_token(tmp_path, synthetic_data_path):
-    from recbole_bbq.modules.semantic_ids import read_semantic_id_table
-
     out = _probe_module("atomic_ids").main(
         ["--dataset", "synth", "--data_path", str(synthetic_data_path), "--out", str(tmp_path / "ids.tsv")])
     tokens, codes = read_semantic_id_table(out)
@@ -142,4 +140,14 @@ def test_atomic_ids_name_the_file_without_an_item_column(tmp_path):
     with pytest.raises(SystemExit, match=r"bad\.inter: the header has no item_id column"):
         _probe_module("atomic_ids").main(
             ["--dataset", "bad", "--data_path", str(tmp_path), "--out", str(tmp_path / "ids.tsv")])
+    assert not (tmp_path / "ids.tsv").exists()
+
+
+def test_atomic_ids_name_the_line_with_missing_fields(tmp_path):
+    folder = tmp_path / "short"
+    folder.mkdir()
+    (folder / "short.inter").write_text("user_id:token\titem_id:token\nu0\ti1\nu1\n")
+    with pytest.raises(SystemExit, match=r"short\.inter, line 3: 1 fields, the header has 2"):
+        _probe_module("atomic_ids").main(
+            ["--dataset", "short", "--data_path", str(tmp_path), "--out", str(tmp_path / "ids.tsv")])
     assert not (tmp_path / "ids.tsv").exists()
