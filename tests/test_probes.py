@@ -133,21 +133,15 @@ def test_atomic_ids_give_every_item_of_the_dataset_its_own_token(tmp_path, synth
     assert sorted(codes[:, 0].tolist()) == list(range(len(tokens)))
 
 
-def test_atomic_ids_name_the_file_without_an_item_column(tmp_path):
+@pytest.mark.parametrize("inter, message", [
+    ("user_id:token\titem:token\nu0\ti0\n", r"bad\.inter: the header has no item_id column"),
+    ("user_id:token\titem_id:token\nu0\ti1\nu1\n", r"bad\.inter, line 3: 1 fields, the header has 2"),
+])
+def test_atomic_ids_name_the_file_and_line_at_fault(tmp_path, inter, message):
     folder = tmp_path / "bad"
     folder.mkdir()
-    (folder / "bad.inter").write_text("user_id:token\titem:token\nu0\ti0\n")
-    with pytest.raises(SystemExit, match=r"bad\.inter: the header has no item_id column"):
+    (folder / "bad.inter").write_text(inter)
+    with pytest.raises(SystemExit, match=message):
         _probe_module("atomic_ids").main(
             ["--dataset", "bad", "--data_path", str(tmp_path), "--out", str(tmp_path / "ids.tsv")])
-    assert not (tmp_path / "ids.tsv").exists()
-
-
-def test_atomic_ids_name_the_line_with_missing_fields(tmp_path):
-    folder = tmp_path / "short"
-    folder.mkdir()
-    (folder / "short.inter").write_text("user_id:token\titem_id:token\nu0\ti1\nu1\n")
-    with pytest.raises(SystemExit, match=r"short\.inter, line 3: 1 fields, the header has 2"):
-        _probe_module("atomic_ids").main(
-            ["--dataset", "short", "--data_path", str(tmp_path), "--out", str(tmp_path / "ids.tsv")])
     assert not (tmp_path / "ids.tsv").exists()
