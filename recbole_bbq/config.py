@@ -18,6 +18,7 @@ import yaml
 from recbole.config import Config as RecBoleConfig
 
 from recbole_bbq import compat  # importing the package has applied compat.apply()
+from recbole_bbq.modules.generator import DECODER_STARTS
 from recbole_bbq.trainer.schedule import WEIGHT_DECAY_SCOPES
 
 
@@ -214,6 +215,7 @@ class Config(RecBoleConfig):
         one_of("amp_dtype", ("bfloat16", "float16"))
         one_of("eval_amp_dtype", ("bfloat16", "float16"), "~ (float32), bfloat16 or float16")
         one_of("rq_level_reduction", ("sum", "mean"))
+        one_of("decoder_start", DECODER_STARTS)
         one_of("weight_decay_scope", WEIGHT_DECAY_SCOPES)
         if c.get("tokenizer_checkpoint") and c.get("semantic_ids_file"):
             raise ConfigError("give either tokenizer_checkpoint or semantic_ids_file, not both: "

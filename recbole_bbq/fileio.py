@@ -42,6 +42,7 @@ VALUES_BEFORE_KEYS_EXISTED = {
     "compile_generator": None,    # eager stage 2
     "eval_amp_dtype": None,       # evaluation in float32
     "nproc": 1,                   # one process
+    "decoder_start": "bos",       # the decoder started from the learned BOS alone
 }
 
 

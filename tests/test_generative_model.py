@@ -59,14 +59,14 @@ def test_length_buckets_auto_picks_by_device_and_bad_values_are_named():
             resolve_length_buckets(bad, "cpu")
 
 
-def test_generator_init_tying_and_output_bias_keys_reach_the_generator(
+def test_generator_init_tying_output_bias_and_start_keys_reach_the_generator(
         tmp_path, synthetic_data_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     inits = {}
-    for init, tie in (("normal", False), ("t5", True)):
+    for init, tie, start in (("normal", False, "bos"), ("t5", True, "last_item")):
         config = Config("TIGER", "synth", config_dict={
             **tiny_config(tmp_path, synthetic_data_path), "generator_init": init,
-            "tie_embeddings": tie, "output_bias": False})
+            "tie_embeddings": tie, "output_bias": False, "decoder_start": start})
         dataset = create_dataset(config)
         train, _, _ = data_preparation(config, dataset)
         model = TIGER(config, train.dataset)
@@ -75,6 +75,7 @@ def test_generator_init_tying_and_output_bias_keys_reach_the_generator(
         model.set_semantic_ids(sem.codes, sem.level_sizes, sem.stats)
         inits[init] = model.generator
     assert inits["normal"].init == "normal" and inits["t5"].init == "t5"
+    assert inits["normal"].decoder_start == "bos" and inits["t5"].decoder_start == "last_item"
     assert inits["normal"].heads is not None and inits["t5"].heads is None
     assert all(head.bias is None for head in inits["normal"].heads)  # output_bias: False
     assert inits["t5"].token_emb[0].weight.std() > 10 * inits["normal"].token_emb[0].weight.std()

@@ -109,9 +109,10 @@ def test_t5_init_scales_embeddings_to_one_and_weights_by_fan_in():
         SemanticIDGenerator([4], max_history=2, init="xavier")
 
 
-def test_padding_invariance_and_side():
+@pytest.mark.parametrize("start", ["bos", "last_item"])
+def test_padding_invariance_and_side(start):
     torch.manual_seed(0)
-    m = tiny(n_enc_layers=2, n_dec_layers=2).eval()
+    m = tiny(n_enc_layers=2, n_dec_layers=2, decoder_start=start).eval()
     codes, mask, target = batch(seed=2)
     ref = m(codes, mask, target)
     noisy = codes.clone()
@@ -145,6 +146,29 @@ def test_padding_invariance_and_side():
     assert not torch.allclose(m(changed, mask, target)[0][0], ref[0][0])
 
 
+@pytest.mark.parametrize("right_pad", [True, False])
+def test_last_item_start_reads_the_newest_history_item(right_pad):
+    torch.manual_seed(0)
+    m = tiny(decoder_start="last_item").eval()
+    codes, mask, target = batch(seed=5, right_pad=right_pad)
+    mask[1] = False  # a row without history starts from BOS alone
+    memory, mmask = m.encode(codes, mask)
+    start = m.start_input(memory, mmask)
+    L = len(LEVELS)
+    for b in range(codes.shape[0]):
+        real = mask[b].nonzero().flatten()
+        expected = m.bos_emb.clone()
+        if real.numel():
+            newest = int(real.max())
+            expected = expected + memory[b, newest * L:(newest + 1) * L].mean(0)
+        torch.testing.assert_close(start[b], expected)
+    # the BOS start is the same for every user
+    bos = tiny(decoder_start="bos")
+    assert torch.equal(bos.start_input(memory, mmask), bos.bos_emb.expand(codes.shape[0], -1))
+    with pytest.raises(ValueError, match="decoder_start"):
+        tiny(decoder_start="first_item")
+
+
 def test_all_padding_rows_no_nan():
     torch.manual_seed(0)
     m = tiny()
@@ -168,10 +192,10 @@ def test_all_padding_rows_no_nan():
         assert torch.equal(a[1], b[1])
 
 
-@pytest.mark.parametrize("tie", [False, True])
-def test_teacher_forcing_matches_stepwise_decoding(tie):
+@pytest.mark.parametrize("tie, start", [(False, "bos"), (True, "bos"), (True, "last_item")])
+def test_teacher_forcing_matches_stepwise_decoding(tie, start):
     torch.manual_seed(0)
-    m = tiny(n_dec_layers=2, tie_embeddings=tie).eval()
+    m = tiny(n_dec_layers=2, tie_embeddings=tie, decoder_start=start).eval()
     codes, mask, target = batch(seed=4)
     tf = m(codes, mask, target)
     memory, mmask = m.encode(codes, mask)

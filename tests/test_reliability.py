@@ -49,6 +49,7 @@ def data_path(tmp_path):
     ({"keep_freed_memory": "yes"}, r"keep_freed_memory must be True or False, got 'yes'"),
     ({"tie_embeddings": "ture"}, r"tie_embeddings must be True or False, got 'ture'"),
     ({"output_bias": 0}, r"output_bias must be True or False, got 0"),
+    ({"decoder_start": "last"}, r"decoder_start must be bos or last_item, got 'last'"),
     ({"weight_decay_scope": "matrix"}, r"weight_decay_scope must be all or matrices or hidden, got 'matrix'"),
 ])
 def test_invalid_settings_are_refused_before_any_work(tmp_path, data_path, override, message):

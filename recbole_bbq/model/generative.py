@@ -165,6 +165,7 @@ class GenerativeRecommender(SequentialRecommender):
             init=c["generator_init"] or "normal",
             tie_embeddings=bool(c["tie_embeddings"]),  # Config checks both are bools
             output_bias=bool(c["output_bias"]),
+            decoder_start=c["decoder_start"] or "bos",
             **extra,
         )
 

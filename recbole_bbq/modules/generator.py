@@ -13,7 +13,8 @@ The network is a T5-style pre-norm encoder-decoder:
   level1..L, ...]``, embedded as ``token_emb[level](code) + level_emb[level] +
   position_emb[item position]``; pre-norm self-attention + FFN blocks; final norm.
 * decoder input: ``[BOS, c_1, ..., c_{L-1}]`` (teacher forcing), embedded as ``token_emb`` +
-  ``level_emb`` of the token's level, plus a decoder-position embedding; pre-norm causal
+  ``level_emb`` of the token's level, plus a decoder-position embedding (``decoder_start=
+  "last_item"`` adds the newest history item's encoder states to BOS); pre-norm causal
   self-attention, cross-attention to the encoder output, FFN; final norm.
 * output: decoder position ``l`` (after BOS and ``l`` tokens) is projected by the level-``l``
   head onto ``level_sizes[l]`` classes, or, with ``tie_embeddings``, scored against the
@@ -61,7 +62,10 @@ __all__ = [
     "Decoder",
     "SemanticIDGenerator",
     "DecoderState",
+    "DECODER_STARTS",
 ]
+
+DECODER_STARTS = ("bos", "last_item")
 
 
 def _make_norm(kind: str, d_model: int, eps: float = 1e-6) -> nn.Module:
@@ -456,6 +460,12 @@ class SemanticIDGenerator(nn.Module):
             it is predicted, which matters for BBQRec's near-private tuple tokens.
         output_bias: give the untied output layers a bias per token (T5's output layer has
             none; the tied output never has one).
+        decoder_start: what the decoder's first position reads. ``"bos"`` (TIGER, T5): a
+            learned BOS vector, the same for every user, so the first level is read from the
+            history through cross-attention alone. ``"last_item"``: BOS plus the encoder
+            states of the most recent history item (the mean of its level tokens), the
+            recency that SASRec gets by scoring from its last position (docs/RESULTS.md,
+            "the atomic-ID control").
     """
 
     def __init__(
@@ -478,6 +488,7 @@ class SemanticIDGenerator(nn.Module):
         init: str = "normal",
         tie_embeddings: bool = False,
         output_bias: bool = True,
+        decoder_start: str = "bos",
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -491,6 +502,9 @@ class SemanticIDGenerator(nn.Module):
         self.position_order = position_order
         if init not in ("normal", "t5"):
             raise ValueError(f"init must be 'normal' or 't5', got {init!r}")
+        if decoder_start not in DECODER_STARTS:
+            raise ValueError(f"decoder_start must be one of {DECODER_STARTS}, got {decoder_start!r}")
+        self.decoder_start = decoder_start
         self.init_std = init_std
         self.init = init
 
@@ -614,11 +628,28 @@ class SemanticIDGenerator(nn.Module):
         return memory, token_mask
 
     # ------------------------------------------------------------------ decoder
-    def _decoder_input(self, prefix_codes: torch.Tensor) -> torch.Tensor:
-        """``[B', l]`` prefix -> decoder input ``[B', l+1, d]`` = BOS, c_1..c_l (+positions)."""
+    def start_input(self, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+        """The decoder's first input ``[B, d]`` per memory row (see ``decoder_start``)."""
+        b = memory.shape[0]
+        start = self.bos_emb.expand(b, self.d_model)
+        if self.decoder_start == "bos":
+            return start
+        L = self.n_levels
+        t = memory.shape[1] // L
+        item_mask = memory_mask.view(b, t, L)[..., 0]
+        # slots run oldest -> newest whatever the padding side: the last real slot is the newest
+        newest = t - 1 - item_mask.flip(1).to(torch.long).argmax(dim=1)
+        states = memory.view(b, t, L, self.d_model)[torch.arange(b, device=memory.device), newest]
+        recent = states.mean(dim=1) * item_mask.any(dim=1, keepdim=True).to(memory.dtype)
+        return start + recent
+
+    def _decoder_input(self, start: torch.Tensor, prefix_codes: torch.Tensor) -> torch.Tensor:
+        """Start ``[B, d]`` and ``[B', l]`` prefix (``B' = G * B``) -> decoder input ``[B', l+1,
+        d]`` = start, c_1..c_l (+positions)."""
         bp, l = prefix_codes.shape
-        bos = self.bos_emb.expand(bp, 1, self.d_model)
-        x = torch.cat([bos, self.embed_level_tokens(prefix_codes)], dim=1)
+        if start.shape[0] != bp:
+            start = start.repeat_interleave(bp // start.shape[0], dim=0)
+        x = torch.cat([start.unsqueeze(1), self.embed_level_tokens(prefix_codes)], dim=1)
         return x + self.dec_position_emb.weight[: l + 1]
 
     def decode_hidden(
@@ -630,7 +661,8 @@ class SemanticIDGenerator(nn.Module):
                 f"prefix batch {prefix_codes.shape[0]} is not a multiple of memory batch "
                 f"{memory.shape[0]}"
             )
-        return self.decoder(self._decoder_input(prefix_codes), memory, memory_mask)
+        start = self.start_input(memory, memory_mask)
+        return self.decoder(self._decoder_input(start, prefix_codes), memory, memory_mask)
 
     def decode_logits(
         self, memory: torch.Tensor, memory_mask: torch.Tensor, prefix_codes: torch.Tensor
@@ -656,7 +688,8 @@ class SemanticIDGenerator(nn.Module):
         """Begin incremental decoding (used by beam search): projects the memory once per
         decoder layer for cross-attention; see :meth:`decode_step`."""
         cross = [layer.cross_attn.project_kv(memory) for layer in self.decoder.layers]
-        return DecoderState(memory_mask, cross, [None] * len(cross), memory.shape[0])
+        return DecoderState(memory_mask, cross, [None] * len(cross), memory.shape[0],
+                            self.start_input(memory, memory_mask))
 
     def decode_step(
         self, state: "DecoderState", prev_codes: Optional[torch.Tensor] = None
@@ -673,7 +706,7 @@ class SemanticIDGenerator(nn.Module):
         if not 0 <= l < self.n_levels:
             raise ValueError(f"decoder already produced all {self.n_levels} levels")
         if l == 0:
-            x = self.bos_emb.expand(state.n_memory_rows, 1, self.d_model)
+            x = state.start.unsqueeze(1)
         else:
             if prev_codes is None:
                 raise ValueError("prev_codes is required after the first step")
@@ -741,11 +774,13 @@ class DecoderState:
 
     Attributes: ``memory_mask [B, S]``; ``cross_kv`` (per decoder layer, projected memory,
     never copied per beam); ``self_kv`` (per layer, ``[B', H, l, d_head]`` keys/values of the
-    positions fed so far); ``length`` (positions fed); ``n_memory_rows`` (``B``).
+    positions fed so far); ``length`` (positions fed); ``n_memory_rows`` (``B``); ``start``
+    (``[B, d]``, the first decoder input per memory row).
     """
 
-    def __init__(self, memory_mask, cross_kv, self_kv, n_memory_rows: int):
+    def __init__(self, memory_mask, cross_kv, self_kv, n_memory_rows: int, start: torch.Tensor):
         self.memory_mask = memory_mask
+        self.start = start
         self.cross_kv = cross_kv
         self.self_kv = self_kv
         self.n_memory_rows = n_memory_rows
