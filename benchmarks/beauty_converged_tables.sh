@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control|table3_tied|bbqrec_lr001|atomic_last_item   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control|table3_tied|bbqrec_lr001|atomic_last_item|tiger_last_item   (with the project's venv active)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -292,6 +292,13 @@ atomic_last_item)  # atomic_control with decoder_start: last_item (the decoder s
     --set TIGER:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/atomic_last_item \
     --adopt=$R/TIGER-Beauty-Dec-05-2026_16-50-18-972eaf.json
   ;;
+tiger_last_item)  # tiger_no_dead_code_reset (same stage 1, seed, T5 overlay, untied) with
+  # decoder_start: last_item
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
+    --set TIGER:dead_code_reset=0 --set TIGER:decoder_start=last_item \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-05-2026_00-02-27-bd21c1-tokenizer.pth \
+    --out=$OUT/tiger_last_item --adopt=$R/TIGER-Beauty-Dec-05-2026_17-07-51-221f49.json
+  ;;
 bbqrec_lr001)  # BBQRec as in table4_tied (tied, seed 2020, stage 1 1fa13c) at peak rate 0.001;
   # trained in two sessions (resumed from the first's latest checkpoint)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
@@ -300,5 +307,5 @@ bbqrec_lr001)  # BBQRec as in table4_tied (tied, seed 2020, stage 1 1fa13c) at p
     --adopt=$R/BBQRec-Beauty-Dec-05-2026_16-44-13-15438b.json
   ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control|table3_tied|bbqrec_lr001|atomic_last_item" >&2; exit 2 ;;
+  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control|table3_tied|bbqrec_lr001|atomic_last_item|tiger_last_item" >&2; exit 2 ;;
 esac
