@@ -162,6 +162,13 @@ def test_last_item_start_reads_the_newest_history_item(right_pad):
             newest = int(real.max())
             expected = expected + memory[b, newest * L:(newest + 1) * L].mean(0)
         torch.testing.assert_close(start[b], expected)
+    # the decoder reads it: the same weights started from BOS alone give other logits, and
+    # the step-by-step decoding (beam search) starts from it too
+    logits = m(codes, mask, target)
+    torch.testing.assert_close(m.decode_step(m.start_decoding(memory, mmask)), logits[0],
+                               rtol=1e-5, atol=1e-5)
+    m.decoder_start = "bos"
+    assert not torch.allclose(m(codes, mask, target)[0], logits[0])
     # the BOS start is the same for every user
     bos = tiny(decoder_start="bos")
     assert torch.equal(bos.start_input(memory, mmask), bos.bos_emb.expand(codes.shape[0], -1))

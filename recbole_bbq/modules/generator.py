@@ -636,10 +636,10 @@ class SemanticIDGenerator(nn.Module):
             return start
         L = self.n_levels
         t = memory.shape[1] // L
-        item_mask = memory_mask.view(b, t, L)[..., 0]
+        item_mask = memory_mask.reshape(b, t, L)[..., 0]
         # slots run oldest -> newest whatever the padding side: the last real slot is the newest
         newest = t - 1 - item_mask.flip(1).to(torch.long).argmax(dim=1)
-        states = memory.view(b, t, L, self.d_model)[torch.arange(b, device=memory.device), newest]
+        states = memory.reshape(b, t, L, self.d_model)[torch.arange(b, device=memory.device), newest]
         recent = states.mean(dim=1) * item_mask.any(dim=1, keepdim=True).to(memory.dtype)
         return start + recent
 
