@@ -300,12 +300,12 @@ tiger_last_item)  # tiger_no_dead_code_reset (same stage 1, seed, T5 overlay, un
     --out=$OUT/tiger_last_item --adopt=$R/TIGER-Beauty-Dec-05-2026_17-07-51-221f49.json
   ;;
 bbqrec_last_item)  # BBQRec as in table4_tied (tied, 20 epochs, stage 1 1fa13c at seed 2020; 978f3b
-  # at 2021, joining when its run lands) with decoder_start: last_item
-  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+  # at 2021) with decoder_start: last_item
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
     --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
     --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth \
     --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item \
-    --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_17-32-30-8565a7.json)
+    --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_17-32-30-8565a7.json $R/BBQRec-Beauty-Dec-05-2026_18-15-23-0b8bb1.json)
   ;;
 bbqrec_lr001)  # BBQRec as in table4_tied (tied, seed 2020, stage 1 1fa13c) at peak rate 0.001;
   # trained in two sessions (resumed from the first's latest checkpoint)
