@@ -465,7 +465,7 @@ class SemanticIDGenerator(nn.Module):
             history through cross-attention alone. ``"last_item"``: BOS plus the encoder
             states of the most recent history item (the mean of its level tokens), the
             recency that SASRec gets by scoring from its last position (docs/RESULTS.md,
-            "the atomic-ID control").
+            "The decoder's start").
     """
 
     def __init__(
@@ -688,7 +688,7 @@ class SemanticIDGenerator(nn.Module):
         """Begin incremental decoding (used by beam search): projects the memory once per
         decoder layer for cross-attention; see :meth:`decode_step`."""
         cross = [layer.cross_attn.project_kv(memory) for layer in self.decoder.layers]
-        return DecoderState(memory_mask, cross, [None] * len(cross), memory.shape[0],
+        return DecoderState(memory_mask, cross, [None] * len(cross),
                             self.start_input(memory, memory_mask))
 
     def decode_step(
@@ -774,16 +774,15 @@ class DecoderState:
 
     Attributes: ``memory_mask [B, S]``; ``cross_kv`` (per decoder layer, projected memory,
     never copied per beam); ``self_kv`` (per layer, ``[B', H, l, d_head]`` keys/values of the
-    positions fed so far); ``length`` (positions fed); ``n_memory_rows`` (``B``); ``start``
-    (``[B, d]``, the first decoder input per memory row).
+    positions fed so far); ``length`` (positions fed); ``start`` (``[B, d]``, the first
+    decoder input per memory row).
     """
 
-    def __init__(self, memory_mask, cross_kv, self_kv, n_memory_rows: int, start: torch.Tensor):
+    def __init__(self, memory_mask, cross_kv, self_kv, start: torch.Tensor):
         self.memory_mask = memory_mask
         self.start = start
         self.cross_kv = cross_kv
         self.self_kv = self_kv
-        self.n_memory_rows = n_memory_rows
         self.length = 0
 
     def reorder(self, index: torch.Tensor) -> None:
