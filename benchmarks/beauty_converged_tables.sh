@@ -11,6 +11,9 @@ R=docs/results/beauty-converged/records
 OUT=docs/results/beauty-converged
 # the saved stage 1s the runs loaded: only compared with each record's config (no file is read)
 TOK=saved/BBQRec-Beauty-Nov-23-2026_07-33-40-de03af-tokenizer.pth  # BBQRec's stage 1, shared
+# BBQRec's 2-epoch stage 1s of 5 Dec, one per seed, under the 20-epoch cases below
+BBQ_TOK_2020=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth
+BBQ_TOK_2021=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth
 TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER's 150-epoch stage 1
 # Table 2's GRU4Rec runs SASRec's recipe at peak rate 0.002 without weight decay (the recipe's
 # 0.001 with decay 0.01 gave R@10 0.0579 against 0.0708; docs/RESULTS.md).
@@ -211,35 +214,34 @@ tiger_no_dead_code_reset)  # TIGER at seed 2020 on a stage 1 trained without dea
 bbqrec_2020_rerun)  # BBQRec at seed 2020 on Table 2's recipe, rerun on 5 Dec's code on a new stage 1
   # (--tokenizer_epochs=2 --tokenizer_eval_step=1 --tokenizer_only); compare with table2_seeds' seed 2020
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=False \
     --out=$OUT/bbqrec_2020_rerun --adopt=$R/BBQRec-Beauty-Dec-05-2026_02-50-53-0f40f4.json
   ;;
 table4_20_epochs)  # Table 4's S at Table 2's recipe (20 epochs), seed 2020, on the stage 1 of
   # bbqrec_2020_rerun, whose BBQRec run is the reference (BBQRec_E at 20 epochs not run yet)
-  T=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth
   python3 run_recbole_bbq.py --no_training --models=BBQRec_S,BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --tokenizer_checkpoint=$T --epochs=20 --time_budget_minutes=75 --tie_embeddings=False --out=$OUT/table4_20_epochs \
+    --tokenizer_checkpoint=$BBQ_TOK_2020 --epochs=20 --time_budget_minutes=75 --tie_embeddings=False --out=$OUT/table4_20_epochs \
     --adopt=$(records $R/BBQRec_S-Beauty-Dec-05-2026_04-40-17-8f6f9f.json $R/BBQRec-Beauty-Dec-05-2026_02-50-53-0f40f4.json)
   ;;
 bbqrec_tied)  # BBQRec as bbqrec_2020_rerun (same stage 1, seed, recipe) with tie_embeddings: True
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=True \
     --out=$OUT/bbqrec_tied --adopt=$R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json
   ;;
 bbqrec_tied_seeds)  # bbqrec_tied at two seeds, each on its own stage 1 (seed 2021's trained 5 Dec)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
-    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth \
+    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=True \
     --out=$OUT/bbqrec_tied_seeds \
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json $R/BBQRec-Beauty-Dec-05-2026_07-33-54-43e660.json)
   ;;
 bbqrec_output_control)  # bbqrec_tied's runs untied, without output bias and output-layer decay
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
-    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth \
+    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
     --set BBQRec:output_bias=False --set BBQRec:weight_decay_scope=hidden --set BBQRec:tie_embeddings=False \
     --out=$OUT/bbqrec_output_control \
@@ -248,7 +250,7 @@ bbqrec_output_control)  # bbqrec_tied's runs untied, without output bias and out
 table4_tied)  # Table 4 at Table 2's recipe with BBQRec's tied default, seed 2020, all three on
   # the stage 1 of bbqrec_tied (BBQRec's record is that case's run)
   python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
-    --tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --tokenizer_checkpoint=$BBQ_TOK_2020 \
     --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_tied \
     --adopt=$(records $R/BBQRec_S-Beauty-Dec-05-2026_10-29-36-97f9f3.json $R/BBQRec_E-Beauty-Dec-05-2026_11-38-50-cf7974.json \
       $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json)
@@ -256,8 +258,8 @@ table4_tied)  # Table 4 at Table 2's recipe with BBQRec's tied default, seed 202
 table2_tied)  # table2_current with BBQRec at its tied default: bbqrec_tied_seeds' two runs (each on
   # its own stage 1), the other models' records as in table2_current
   table2_models \
-    --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
-    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth \
+    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_tied \
     --adopt=$(records "${TABLE2_OTHERS[@]}" \
       $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json $R/BBQRec-Beauty-Dec-05-2026_07-33-54-43e660.json)
@@ -273,7 +275,7 @@ table3_tied)  # Table 3 at Table 2's tied 20-epoch recipe, seed 2020: each ablat
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"
   python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec \
     --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --epochs=20 --time_budget_minutes=75 --out=$OUT/table3_tied \
     --adopt=$(records $R/BBQRec_noMIM-Beauty-Dec-05-2026_13-44-29-5675a7.json $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json)
   ;;
@@ -302,15 +304,15 @@ tiger_last_item)  # tiger_no_dead_code_reset (same stage 1, seed, T5 overlay, un
 bbqrec_last_item)  # BBQRec as in table4_tied (tied, 20 epochs, stage 1 1fa13c at seed 2020; 978f3b
   # at 2021) with decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
-    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth \
+    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021 \
     --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item \
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_17-32-30-8565a7.json $R/BBQRec-Beauty-Dec-05-2026_18-15-23-0b8bb1.json)
   ;;
 bbqrec_lr001)  # BBQRec as in table4_tied (tied, seed 2020, stage 1 1fa13c) at peak rate 0.001;
   # trained in two sessions (resumed from the first's latest checkpoint)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec:learning_rate=0.001 --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_lr001 \
     --adopt=$R/BBQRec-Beauty-Dec-05-2026_16-44-13-15438b.json
   ;;
