@@ -3,7 +3,7 @@
 # from the committed run records in docs/results/beauty-converged/records/, without training:
 # each record is adopted after its config is checked key by key against the command below.
 # --no_training: a missing record stops the script with an error naming it; nothing trains.
-#   bash benchmarks/beauty_converged_tables.sh table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control|table3_tied|bbqrec_lr001|atomic_last_item|tiger_last_item|bbqrec_last_item   (with the project's venv active)
+#   bash benchmarks/beauty_converged_tables.sh CASE   (with the project's venv active; without CASE it lists the cases)
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
@@ -309,6 +309,14 @@ bbqrec_last_item)  # BBQRec as in table4_tied (tied, 20 epochs, stage 1 1fa13c a
     --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item \
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_17-32-30-8565a7.json $R/BBQRec-Beauty-Dec-05-2026_18-15-23-0b8bb1.json)
   ;;
+letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
+  # decoder_start: last_item
+  python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
+    --set LETTER:decoder_start=last_item --out=$OUT/letter_last_item \
+    --adopt=$R/LETTER-Beauty-Dec-05-2026_19-07-31-39a729.json
+  ;;
 bbqrec_lr001)  # BBQRec as in table4_tied (tied, seed 2020, stage 1 1fa13c) at peak rate 0.001;
   # trained in two sessions (resumed from the first's latest checkpoint)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
@@ -317,5 +325,6 @@ bbqrec_lr001)  # BBQRec as in table4_tied (tied, seed 2020, stage 1 1fa13c) at p
     --adopt=$R/BBQRec-Beauty-Dec-05-2026_16-44-13-15438b.json
   ;;
 *)
-  echo "usage: bash $0 table2|table2_current|table2_seeds|table3|table4|seeds|baselines|t5_recipe|t5_seeds|letter_cf30|letter_release_ids|letter_cf01|letter_levels_mean|gru4rec_20_epochs|tiger_no_dead_code_reset|bbqrec_2020_rerun|table4_20_epochs|bbqrec_tied|bbqrec_tied_seeds|bbqrec_output_control|table2_tied|table4_tied|tiger_tied|atomic_control|table3_tied|bbqrec_lr001|atomic_last_item|tiger_last_item|bbqrec_last_item" >&2; exit 2 ;;
+  # the cases are this script's own labels, so the list cannot fall behind them
+  echo "usage: bash $0 $(grep -oE '^[a-z0-9_]+\)' "$0" | tr -d ')' | paste -sd'|')" >&2; exit 2 ;;
 esac
