@@ -216,6 +216,11 @@ class Config(RecBoleConfig):
         one_of("eval_amp_dtype", ("bfloat16", "float16"), "~ (float32), bfloat16 or float16")
         one_of("rq_level_reduction", ("sum", "mean"))
         one_of("decoder_start", DECODER_STARTS)
+        number("n_encoder_layers", 0)
+        number("n_decoder_layers", 0)
+        if c.get("n_decoder_layers") == 0 and (c.get("decoder_start") or "bos") == "bos":
+            raise ConfigError("n_decoder_layers: 0 needs decoder_start: last_item; from BOS alone, "
+                              "with no cross-attention, the model would never read the history")
         one_of("weight_decay_scope", WEIGHT_DECAY_SCOPES)
         if c.get("tokenizer_checkpoint") and c.get("semantic_ids_file"):
             raise ConfigError("give either tokenizer_checkpoint or semantic_ids_file, not both: "

@@ -176,6 +176,25 @@ def test_last_item_start_reads_the_newest_history_item(right_pad):
         tiny(decoder_start="first_item")
 
 
+def test_no_decoder_layers_scores_from_the_newest_item():
+    """``n_dec_layers=0``: SASRec's readout, the first level scored from the start alone."""
+    torch.manual_seed(0)
+    m = tiny(n_dec_layers=0, decoder_start="last_item").eval()
+    codes, mask, target = batch(seed=7)
+    memory, mmask = m.encode(codes, mask)
+    logits = m(codes, mask, target)
+    start = m.start_input(memory, mmask) + m.dec_position_emb.weight[0]
+    torch.testing.assert_close(logits[0], m.level_logits(0, m.decoder.final_norm(start)))
+    torch.testing.assert_close(m.decode_step(m.start_decoding(memory, mmask)), logits[0],
+                               rtol=1e-5, atol=1e-5)
+    newest = mask.sum(1) - 1  # right-padded: the newest item sits at the last real slot
+    changed = codes.clone()
+    changed[0, newest[0], 0] = (codes[0, newest[0], 0] + 1) % LEVELS[0]
+    assert not torch.allclose(m(changed, mask, target)[0][0], logits[0][0])
+    with pytest.raises(ValueError, match="n_dec_layers=0 needs decoder_start='last_item'"):
+        tiny(n_dec_layers=0, decoder_start="bos")
+
+
 def test_all_padding_rows_no_nan():
     torch.manual_seed(0)
     m = tiny()

@@ -50,6 +50,8 @@ def data_path(tmp_path):
     ({"tie_embeddings": "ture"}, r"tie_embeddings must be True or False, got 'ture'"),
     ({"output_bias": 0}, r"output_bias must be True or False, got 0"),
     ({"decoder_start": "last"}, r"decoder_start must be bos or last_item, got 'last'"),
+    ({"n_decoder_layers": 0}, r"n_decoder_layers: 0 needs decoder_start: last_item"),
+    ({"n_decoder_layers": -1}, r"n_decoder_layers must be an integer >= 0, got -1"),
     ({"weight_decay_scope": "matrix"}, r"weight_decay_scope must be all or matrices or hidden, got 'matrix'"),
 ])
 def test_invalid_settings_are_refused_before_any_work(tmp_path, data_path, override, message):

@@ -504,6 +504,10 @@ class SemanticIDGenerator(nn.Module):
             raise ValueError(f"init must be 'normal' or 't5', got {init!r}")
         if decoder_start not in DECODER_STARTS:
             raise ValueError(f"decoder_start must be one of {DECODER_STARTS}, got {decoder_start!r}")
+        if n_dec_layers == 0 and decoder_start == "bos":
+            # without cross-attention only the start reads the memory, and BOS does not
+            raise ValueError("n_dec_layers=0 needs decoder_start='last_item': from BOS alone "
+                             "the model would never read the history")
         self.decoder_start = decoder_start
         self.init_std = init_std
         self.init = init
