@@ -187,10 +187,21 @@ def test_no_decoder_layers_scores_from_the_newest_item():
     torch.testing.assert_close(logits[0], m.level_logits(0, m.decoder.final_norm(start)))
     torch.testing.assert_close(m.decode_step(m.start_decoding(memory, mmask)), logits[0],
                                rtol=1e-5, atol=1e-5)
-    newest = mask.sum(1) - 1  # right-padded: the newest item sits at the last real slot
-    changed = codes.clone()
-    changed[0, newest[0], 0] = (codes[0, newest[0], 0] + 1) % LEVELS[0]
-    assert not torch.allclose(m(changed, mask, target)[0][0], logits[0][0])
+    changed = codes.clone()  # any history item reaches the start (bidirectional encoder)
+    changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
+    moved = m(changed, mask, target)
+    assert not torch.allclose(moved[0][0], logits[0][0])
+    # later levels read the previous level's token alone, not the history
+    for l in range(1, len(LEVELS)):
+        prev = m.token_emb[l - 1](target[:, l - 1]) + m.level_emb.weight[l - 1]
+        expected = m.level_logits(l, m.decoder.final_norm(prev + m.dec_position_emb.weight[l]))
+        torch.testing.assert_close(logits[l], expected)
+        torch.testing.assert_close(moved[l], logits[l])
+    state = m.start_decoding(memory, mmask)
+    m.decode_step(state)
+    for l in range(1, len(LEVELS)):  # the beam search's path, step by step
+        torch.testing.assert_close(m.decode_step(state, target[:, l - 1]), logits[l],
+                                   rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="n_dec_layers=0 needs decoder_start='last_item'"):
         tiny(n_dec_layers=0, decoder_start="bos")
 

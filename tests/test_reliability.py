@@ -59,6 +59,12 @@ def test_invalid_settings_are_refused_before_any_work(tmp_path, data_path, overr
         Config("TIGER", "synth", config_dict={**tiny_config(tmp_path, data_path), **override})
 
 
+def test_no_decoder_layers_are_accepted_with_the_last_item_start(tmp_path, data_path):
+    config = Config("TIGER", "synth", config_dict={
+        **tiny_config(tmp_path, data_path), "n_decoder_layers": 0, "decoder_start": "last_item"})
+    assert config["n_decoder_layers"] == 0
+
+
 def test_extra_config_keys_opt_out_and_bare_modality_name(tmp_path, data_path):
     config = Config("TIGER", "synth", config_dict={
         **tiny_config(tmp_path, data_path), "my_hook": 1, "extra_config_keys": ["my_hook"],

@@ -435,6 +435,9 @@ class SemanticIDGenerator(nn.Module):
             may have at most this many history slots ``T``.
         d_model, n_heads, d_head, d_ff, n_enc_layers, n_dec_layers, dropout: transformer
             sizes (defaults = TIGER: 4+4 layers, d_model 128, 6 heads x 64, FFN 1024, 0.1).
+            ``n_dec_layers=0`` (with ``decoder_start="last_item"`` only) scores level 0 from
+            the start vector alone, SASRec's readout, and level ``l > 0`` from the level
+            ``l-1`` token alone: a full model only on one-level IDs.
         activation: ``"relu"`` or ``"gelu"`` (FFN).
         norm: ``"rms"`` (T5) or ``"layer"`` pre-norm.
         position_order: ``"recent"`` (default): position 0 = most recent real item, 1 = the
