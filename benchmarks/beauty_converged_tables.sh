@@ -271,15 +271,16 @@ tiger_tied)  # TIGER as tiger_no_dead_code_reset (same stage 1, seed, T5 overlay
     --out=$OUT/tiger_tied --adopt=$R/TIGER-Beauty-Dec-05-2026_06-24-05-2b2ea4.json
   ;;
 table3_tied)  # Table 3 at Table 2's tied 20-epoch recipe, seed 2020: each ablation trains its own
-  # 2-epoch stage 1, BBQRec is table4_tied's (its 2-epoch stage 1 1fa13c). noU: not run yet
+  # 2-epoch stage 1, BBQRec is table4_tied's (its 2-epoch stage 1 1fa13c)
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"
-  python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec \
+  python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec \
     --dataset=Beauty --seeds=2020 --config_files=$C \
     --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noRec:$A --set BBQRec_noRec:$E \
+    --set BBQRec_noU:$A --set BBQRec_noU:$E \
     --epochs=20 --time_budget_minutes=75 --out=$OUT/table3_tied \
     --adopt=$(records $R/BBQRec_noMIM-Beauty-Dec-05-2026_13-44-29-5675a7.json $R/BBQRec_noRec-Beauty-Dec-05-2026_19-53-01-e3a971.json \
-      $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json)
+      $R/BBQRec_noU-Beauty-Dec-05-2026_21-10-01-f55525.json $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json)
   ;;
 atomic_control)  # our generator on one level of private item tokens (benchmarks/atomic_ids.py), tied, at
   # BBQRec's 20-epoch recipe, seed 2020: the same next-item softmax as SASRec's. The run read the
