@@ -304,6 +304,12 @@ atomic_no_decoder)  # atomic_last_item with no decoder layers (n_decoder_layers:
     --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 --epochs=20 --time_budget_minutes=75 \
     --out=$OUT/atomic_no_decoder --adopt=$R/TIGER-Beauty-Dec-05-2026_20-37-49-ec3cad.json
   ;;
+atomic_one_decoder_layer)  # atomic_last_item with one decoder layer instead of two
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set TIGER:semantic_ids_file=saved/Beauty-atomic_ids.tsv --set TIGER:tie_embeddings=True \
+    --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=1 --epochs=20 --time_budget_minutes=75 \
+    --out=$OUT/atomic_one_decoder_layer --adopt=$R/TIGER-Beauty-Dec-05-2026_22-22-21-15185e.json
+  ;;
 tiger_last_item)  # tiger_no_dead_code_reset (same stage 1, seed, T5 overlay, untied) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
