@@ -18,7 +18,7 @@ import yaml
 from recbole.config import Config as RecBoleConfig
 
 from recbole_bbq import compat  # importing the package has applied compat.apply()
-from recbole_bbq.modules.generator import DECODER_STARTS
+from recbole_bbq.modules.generator import DECODER_STARTS, FIRST_LEVEL_READOUTS
 from recbole_bbq.trainer.schedule import WEIGHT_DECAY_SCOPES
 
 
@@ -216,6 +216,10 @@ class Config(RecBoleConfig):
         one_of("eval_amp_dtype", ("bfloat16", "float16"), "~ (float32), bfloat16 or float16")
         one_of("rq_level_reduction", ("sum", "mean"))
         one_of("decoder_start", DECODER_STARTS)
+        one_of("first_level_readout", FIRST_LEVEL_READOUTS)
+        if c.get("first_level_readout") == "start" and (c.get("decoder_start") or "bos") == "bos":
+            raise ConfigError("first_level_readout: start needs decoder_start: last_item; BOS "
+                              "alone would score the first level the same for every user")
         number("n_encoder_layers", 0)
         number("n_decoder_layers", 0)
         if c.get("n_decoder_layers") == 0 and (c.get("decoder_start") or "bos") == "bos":

@@ -43,6 +43,7 @@ VALUES_BEFORE_KEYS_EXISTED = {
     "eval_amp_dtype": None,       # evaluation in float32
     "nproc": 1,                   # one process
     "decoder_start": "bos",       # the decoder started from the learned BOS alone
+    "first_level_readout": "decoder",  # the first level scored from the decoder layers' output
 }
 
 

@@ -63,10 +63,12 @@ def test_generator_init_tying_output_bias_and_start_keys_reach_the_generator(
         tmp_path, synthetic_data_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     inits = {}
-    for init, tie, start in (("normal", False, "bos"), ("t5", True, "last_item")):
+    for init, tie, start, readout in (("normal", False, "bos", "decoder"),
+                                      ("t5", True, "last_item", "start")):
         config = Config("TIGER", "synth", config_dict={
             **tiny_config(tmp_path, synthetic_data_path), "generator_init": init,
-            "tie_embeddings": tie, "output_bias": False, "decoder_start": start})
+            "tie_embeddings": tie, "output_bias": False, "decoder_start": start,
+            "first_level_readout": readout})
         dataset = create_dataset(config)
         train, _, _ = data_preparation(config, dataset)
         model = TIGER(config, train.dataset)
@@ -76,6 +78,8 @@ def test_generator_init_tying_output_bias_and_start_keys_reach_the_generator(
         inits[init] = model.generator
     assert inits["normal"].init == "normal" and inits["t5"].init == "t5"
     assert inits["normal"].decoder_start == "bos" and inits["t5"].decoder_start == "last_item"
+    assert (inits["normal"].first_level_readout, inits["t5"].first_level_readout) == (
+        "decoder", "start")
     assert inits["normal"].heads is not None and inits["t5"].heads is None
     assert all(head.bias is None for head in inits["normal"].heads)  # output_bias: False
     assert inits["t5"].token_emb[0].weight.std() > 10 * inits["normal"].token_emb[0].weight.std()

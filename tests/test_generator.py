@@ -206,6 +206,43 @@ def test_no_decoder_layers_scores_from_the_newest_item():
         tiny(n_dec_layers=0, decoder_start="bos")
 
 
+def test_first_level_from_the_start_later_levels_through_the_decoder():
+    """``first_level_readout="start"``: level 0 is SASRec's readout of the start (as with no
+    decoder layers); the later levels still read the history through the decoder layers,
+    whose first key and value is the start."""
+    torch.manual_seed(0)
+    m = tiny(n_dec_layers=2, decoder_start="last_item", first_level_readout="start").eval()
+    codes, mask, target = batch(seed=8)
+    memory, mmask = m.encode(codes, mask)
+    logits = m(codes, mask, target)
+    start = m.start_input(memory, mmask) + m.dec_position_emb.weight[0]
+    torch.testing.assert_close(logits[0], m.level_logits(0, m.decoder.final_norm(start)))
+    # the decoder layers' output at position 0 differs, so the readout is really switched
+    through_layers = m.decode_hidden(memory, mmask, target[:, :0])  # first_from_input on
+    m.first_level_readout = "decoder"
+    assert not torch.allclose(m(codes, mask, target)[0], logits[0])
+    for l in range(1, len(LEVELS)):  # the later levels are the decoder's either way
+        torch.testing.assert_close(m(codes, mask, target)[l], logits[l])
+    m.first_level_readout = "start"
+    torch.testing.assert_close(through_layers[:, 0], m.decoder.final_norm(start))
+    # later levels read the history, not only the previous token
+    changed = codes.clone()
+    changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
+    moved = m(changed, mask, target)
+    for l in range(len(LEVELS)):
+        assert not torch.allclose(moved[l][0], logits[l][0])
+    # the beam search's step-by-step path gives the teacher-forced logits
+    state = m.start_decoding(memory, mmask)
+    torch.testing.assert_close(m.decode_step(state), logits[0], rtol=1e-5, atol=1e-5)
+    for l in range(1, len(LEVELS)):
+        torch.testing.assert_close(m.decode_step(state, target[:, l - 1]), logits[l],
+                                   rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="first_level_readout='start' needs decoder_start"):
+        tiny(decoder_start="bos", first_level_readout="start")
+    with pytest.raises(ValueError, match="first_level_readout must be one of"):
+        tiny(decoder_start="last_item", first_level_readout="first")
+
+
 def test_all_padding_rows_no_nan():
     torch.manual_seed(0)
     m = tiny()

@@ -51,6 +51,8 @@ def data_path(tmp_path):
     ({"output_bias": 0}, r"output_bias must be True or False, got 0"),
     ({"decoder_start": "last"}, r"decoder_start must be bos or last_item, got 'last'"),
     ({"n_decoder_layers": 0}, r"n_decoder_layers: 0 needs decoder_start: last_item"),
+    ({"first_level_readout": "start"}, r"first_level_readout: start needs decoder_start: last_item"),
+    ({"first_level_readout": "encoder"}, r"first_level_readout must be decoder or start, got 'encoder'"),
     ({"n_decoder_layers": -1}, r"n_decoder_layers must be an integer >= 0, got -1"),
     ({"weight_decay_scope": "matrix"}, r"weight_decay_scope must be all or matrices or hidden, got 'matrix'"),
 ])

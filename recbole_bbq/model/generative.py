@@ -166,6 +166,7 @@ class GenerativeRecommender(SequentialRecommender):
             tie_embeddings=bool(c["tie_embeddings"]),  # Config checks both are bools
             output_bias=bool(c["output_bias"]),
             decoder_start=c["decoder_start"] or "bos",
+            first_level_readout=c["first_level_readout"] or "decoder",
             **extra,
         )
 

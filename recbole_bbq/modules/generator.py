@@ -63,9 +63,11 @@ __all__ = [
     "SemanticIDGenerator",
     "DecoderState",
     "DECODER_STARTS",
+    "FIRST_LEVEL_READOUTS",
 ]
 
 DECODER_STARTS = ("bos", "last_item")
+FIRST_LEVEL_READOUTS = ("decoder", "start")
 
 
 def _make_norm(kind: str, d_model: int, eps: float = 1e-6) -> nn.Module:
@@ -406,11 +408,17 @@ class Decoder(nn.Module):
         self.dropout = Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor
+        self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor,
+        first_from_input: bool = False,
     ) -> torch.Tensor:
+        """``first_from_input``: position 0's output skips the layers (its input, normed), while
+        the layers still read it as the first key and value of their self-attention."""
         x = self.dropout(x)
+        first = x[:, :1]
         for layer in self.layers:
             x = layer(x, memory, memory_mask)
+        if first_from_input:
+            x = torch.cat([first, x[:, 1:]], dim=1)
         return self.dropout(self.final_norm(x))
 
 
@@ -469,6 +477,12 @@ class SemanticIDGenerator(nn.Module):
             states of the most recent history item (the mean of its level tokens), the
             recency that SASRec gets by scoring from its last position (docs/RESULTS.md,
             "The decoder's start").
+        first_level_readout: where the first level is scored from. ``"decoder"`` (TIGER,
+            T5): the decoder layers' output at position 0. ``"start"`` (with
+            ``decoder_start="last_item"`` only): the normed start itself, SASRec's readout of
+            the newest history state, as with ``n_dec_layers=0``; the later levels still go
+            through the decoder layers, which read the start as their first position
+            (docs/RESULTS.md, "The first level from the start").
     """
 
     def __init__(
@@ -492,6 +506,7 @@ class SemanticIDGenerator(nn.Module):
         tie_embeddings: bool = False,
         output_bias: bool = True,
         decoder_start: str = "bos",
+        first_level_readout: str = "decoder",
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -511,7 +526,14 @@ class SemanticIDGenerator(nn.Module):
             # without cross-attention only the start reads the memory, and BOS does not
             raise ValueError("n_dec_layers=0 needs decoder_start='last_item': from BOS alone "
                              "the model would never read the history")
+        if first_level_readout not in FIRST_LEVEL_READOUTS:
+            raise ValueError(f"first_level_readout must be one of {FIRST_LEVEL_READOUTS}, "
+                             f"got {first_level_readout!r}")
+        if first_level_readout == "start" and decoder_start == "bos":
+            raise ValueError("first_level_readout='start' needs decoder_start='last_item': BOS "
+                             "alone would score the first level the same for every user")
         self.decoder_start = decoder_start
+        self.first_level_readout = first_level_readout
         self.init_std = init_std
         self.init = init
 
@@ -669,7 +691,8 @@ class SemanticIDGenerator(nn.Module):
                 f"{memory.shape[0]}"
             )
         start = self.start_input(memory, memory_mask)
-        return self.decoder(self._decoder_input(start, prefix_codes), memory, memory_mask)
+        return self.decoder(self._decoder_input(start, prefix_codes), memory, memory_mask,
+                            first_from_input=self.first_level_readout == "start")
 
     def decode_logits(
         self, memory: torch.Tensor, memory_mask: torch.Tensor, prefix_codes: torch.Tensor
@@ -719,10 +742,13 @@ class SemanticIDGenerator(nn.Module):
                 raise ValueError("prev_codes is required after the first step")
             x = (self.token_emb[l - 1](prev_codes) + self.level_emb.weight[l - 1]).unsqueeze(1)
         x = self.decoder.dropout(x + self.dec_position_emb.weight[l])
+        first = x
         for i, layer in enumerate(self.decoder.layers):
             x, state.self_kv[i] = layer.step(
                 x, state.self_kv[i], state.cross_kv[i], state.memory_mask
             )
+        if l == 0 and self.first_level_readout == "start":
+            x = first
         h = self.decoder.dropout(self.decoder.final_norm(x))
         state.length = l + 1
         return self.level_logits(l, h[:, 0])
