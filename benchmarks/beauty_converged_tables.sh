@@ -44,6 +44,15 @@ table2_models() {
     --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth "$@"
 }
 
+# the atomic-ID control (TIGER's generator on one level of private item tokens, read from the
+# table $1; tied; BBQRec's 20-epoch recipe; seed 2020), the rest of the arguments per case
+atomic_models() {
+  local ids=$1; shift
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set TIGER:semantic_ids_file=$ids --set TIGER:tie_embeddings=True \
+    --epochs=20 --time_budget_minutes=75 "$@"
+}
+
 case "${1:-}" in
 table2)
   python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020 \
@@ -282,32 +291,24 @@ table3_tied)  # Table 3 at Table 2's tied 20-epoch recipe, seed 2020: each ablat
     --adopt=$(records $R/BBQRec_noMIM-Beauty-Dec-05-2026_13-44-29-5675a7.json $R/BBQRec_noRec-Beauty-Dec-05-2026_19-53-01-e3a971.json \
       $R/BBQRec_noU-Beauty-Dec-05-2026_21-10-01-f55525.json $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json)
   ;;
-atomic_control)  # our generator on one level of private item tokens (benchmarks/atomic_ids.py), tied, at
-  # BBQRec's 20-epoch recipe, seed 2020: the same next-item softmax as SASRec's. The run read the
-  # table from /tmp; saved/Beauty-atomic_ids.tsv, which the script writes, has the same SHA-256
-  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set TIGER:semantic_ids_file=/tmp/atomic/beauty_atomic_ids.tsv --set TIGER:tie_embeddings=True \
-    --epochs=20 --time_budget_minutes=75 --out=$OUT/atomic_control \
+atomic_control)  # our generator on one level of private item tokens, tied, at BBQRec's 20-epoch
+  # recipe, seed 2020: the same next-item softmax as SASRec's. The run read the table from /tmp;
+  # saved/Beauty-atomic_ids.tsv, which benchmarks/atomic_ids.py writes, has the same SHA-256
+  atomic_models /tmp/atomic/beauty_atomic_ids.tsv --out=$OUT/atomic_control \
     --adopt=$R/TIGER-Beauty-Dec-05-2026_14-45-53-1f179c.json
   ;;
 atomic_last_item)  # atomic_control with decoder_start: last_item (the decoder starts from BOS plus
-  # the newest history item's encoder state), seed 2020, 20 epochs
-  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set TIGER:semantic_ids_file=saved/Beauty-atomic_ids.tsv --set TIGER:tie_embeddings=True \
-    --set TIGER:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/atomic_last_item \
+  # the newest history item's encoder state)
+  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --out=$OUT/atomic_last_item \
     --adopt=$R/TIGER-Beauty-Dec-05-2026_16-50-18-972eaf.json
   ;;
 atomic_no_decoder)  # atomic_last_item with no decoder layers (n_decoder_layers: 0): the item is
   # scored from the newest history item's encoder state (+ BOS), SASRec's readout
-  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set TIGER:semantic_ids_file=saved/Beauty-atomic_ids.tsv --set TIGER:tie_embeddings=True \
-    --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 --epochs=20 --time_budget_minutes=75 \
+  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
     --out=$OUT/atomic_no_decoder --adopt=$R/TIGER-Beauty-Dec-05-2026_20-37-49-ec3cad.json
   ;;
 atomic_one_decoder_layer)  # atomic_last_item with one decoder layer instead of two
-  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set TIGER:semantic_ids_file=saved/Beauty-atomic_ids.tsv --set TIGER:tie_embeddings=True \
-    --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=1 --epochs=20 --time_budget_minutes=75 \
+  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=1 \
     --out=$OUT/atomic_one_decoder_layer --adopt=$R/TIGER-Beauty-Dec-05-2026_22-22-21-15185e.json
   ;;
 tiger_last_item)  # tiger_no_dead_code_reset (same stage 1, seed, T5 overlay, untied) with
