@@ -218,14 +218,13 @@ def test_first_level_from_the_start_later_levels_through_the_decoder():
     start = m.start_input(memory, mmask) + m.dec_position_emb.weight[0]
     torch.testing.assert_close(logits[0], m.level_logits(0, m.decoder.final_norm(start)))
     # the decoder layers' output at position 0 differs, so the readout is really switched
-    through_layers = m.decode_hidden(memory, mmask, target[:, :0])  # first_from_input on
     m.first_level_readout = "decoder"
     assert not torch.allclose(m(codes, mask, target)[0], logits[0])
     for l in range(1, len(LEVELS)):  # the later levels are the decoder's either way
         torch.testing.assert_close(m(codes, mask, target)[l], logits[l])
     m.first_level_readout = "start"
-    torch.testing.assert_close(through_layers[:, 0], m.decoder.final_norm(start))
-    # later levels read the history, not only the previous token
+    # every level moves with the history (the later ones at least through the start, which
+    # the decoder layers read as their first position)
     changed = codes.clone()
     changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
     moved = m(changed, mask, target)
@@ -237,6 +236,20 @@ def test_first_level_from_the_start_later_levels_through_the_decoder():
     for l in range(1, len(LEVELS)):
         torch.testing.assert_close(m.decode_step(state, target[:, l - 1]), logits[l],
                                    rtol=1e-5, atol=1e-5)
+    # in training, with dropout: level 1 never passes through the decoder layers (other
+    # weights, the same draws: its logits stay), the later levels do
+    m = tiny(n_dec_layers=2, decoder_start="last_item", first_level_readout="start",
+             dropout=0.2).train()
+    torch.manual_seed(1)
+    before = m(codes, mask, target)
+    with torch.no_grad():
+        for p in m.decoder.layers.parameters():
+            p.add_(0.5)
+    torch.manual_seed(1)
+    after = m(codes, mask, target)
+    torch.testing.assert_close(after[0], before[0])
+    for l in range(1, len(LEVELS)):
+        assert not torch.allclose(after[l], before[l])
     with pytest.raises(ValueError, match="first_level_readout='start' needs decoder_start"):
         tiny(decoder_start="bos", first_level_readout="start")
     with pytest.raises(ValueError, match="first_level_readout must be one of"):

@@ -189,6 +189,22 @@ def test_resuming_with_weights_of_another_shape_names_the_setting(workdir):
             "resume_checkpoint": stem + "-latest" + ext})
 
 
+def test_resuming_as_another_model_of_the_same_shapes_is_refused(workdir):
+    """decoder_start and first_level_readout change no weight shape: without the check the
+    weights would load and training would go on as another model."""
+    config = tiny_config(workdir, workdir / "data", epochs=1)
+    first = run_recbole_bbq("TIGER", "synth", config_dict=config)
+    stem, ext = os.path.splitext(first["checkpoint"])
+    with pytest.raises(compat.CheckpointError,
+                       match=r"trained as another model \(decoder_start: 'bos' in the checkpoint, "
+                             r"'last_item' now, first_level_readout: 'decoder' in the checkpoint, "
+                             r"'start' now\)"):
+        run_recbole_bbq("TIGER", "synth", config_dict={
+            **config, "decoder_start": "last_item", "first_level_readout": "start", "epochs": 2,
+            "tokenizer_checkpoint": first["tokenizer_checkpoint"],
+            "resume_checkpoint": stem + "-latest" + ext})
+
+
 def test_runs_started_together_get_distinct_names(workdir):
     from recbole_bbq.config import Config
     from recbole.data import create_dataset, data_preparation

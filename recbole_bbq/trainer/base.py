@@ -318,6 +318,22 @@ class TrainingRunMixin:
                 f"{saved.get('dataset')}, this run {mine['model']} on {mine['dataset']} ({what})"
             )
 
+    # settings that change what the weights compute without changing their shapes: a resume
+    # under other values would load silently and continue another model
+    SHAPELESS_MODEL_KEYS = ("decoder_start", "first_level_readout")
+
+    def _check_same_function(self, checkpoint: dict, path: str) -> None:
+        saved = checkpoint.get("config") or {}
+        mine = to_plain(self.config.final_config_dict)
+        differ = [k for k in self.SHAPELESS_MODEL_KEYS
+                  if k in mine and recorded_value(saved, k) != mine[k]]
+        if differ:
+            what = ", ".join(f"{k}: {recorded_value(saved, k)!r} in the checkpoint, {mine[k]!r} now"
+                             for k in differ)
+            raise compat.CheckpointError(
+                f"{path} was trained as another model ({what}); resume it with the "
+                f"checkpoint's settings")
+
     def resume_checkpoint(self, resume_file):
         """Continue an interrupted run from its ``-latest`` (or best) checkpoint.
 
@@ -329,6 +345,7 @@ class TrainingRunMixin:
         checkpoint = compat.load_checkpoint(resume_file, map_location=self.device,
                                             what="resume_checkpoint")
         self._check_identity(checkpoint, resume_file)
+        self._check_same_function(checkpoint, resume_file)
         self.start_epoch = checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
