@@ -14,6 +14,8 @@ TOK=saved/BBQRec-Beauty-Nov-23-2026_07-33-40-de03af-tokenizer.pth  # BBQRec's st
 # BBQRec's 2-epoch stage 1s of 5 Dec, one per seed, under the 20-epoch cases below
 BBQ_TOK_2020=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth
 BBQ_TOK_2021=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth
+# the same seed-2020 command's stage 1 on the machine of 5 Dec's eighth session (other IDs)
+BBQ_TOK_2020_57E586=saved/BBQRec-Beauty-Dec-05-2026_20-47-19-57e586-tokenizer.pth
 TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER's 150-epoch stage 1
 # Table 2's GRU4Rec runs SASRec's recipe at peak rate 0.002 without weight decay (the recipe's
 # 0.001 with decay 0.01 gave R@10 0.0579 against 0.0708; docs/RESULTS.md).
@@ -325,6 +327,13 @@ bbqrec_last_item)  # BBQRec as in table4_tied (tied, 20 epochs, stage 1 1fa13c a
     --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021 \
     --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item \
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_17-32-30-8565a7.json $R/BBQRec-Beauty-Dec-05-2026_18-15-23-0b8bb1.json)
+  ;;
+bbqrec_last_item_57e586)  # bbqrec_last_item's seed 2020 again, on the stage 1 of 5 Dec's eighth
+  # session (57e586: the same seed and command as 1fa13c, another machine, other IDs)
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
+    --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item_57e586 \
+    --adopt=$R/BBQRec-Beauty-Dec-05-2026_22-45-53-b9b1e4.json
   ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
