@@ -47,12 +47,13 @@ table2_models() {
 }
 
 # the atomic-ID control (TIGER's generator on one level of private item tokens, read from the
-# table $1; tied; BBQRec's 20-epoch recipe; seed 2020), the rest of the arguments per case
+# table $1; tied; BBQRec's recipe over $EPOCHS epochs, 20 unless set; seed 2020), the rest of
+# the arguments per case
 atomic_models() {
   local ids=$1; shift
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C \
     --set TIGER:semantic_ids_file=$ids --set TIGER:tie_embeddings=True \
-    --epochs=20 --time_budget_minutes=75 "$@"
+    --epochs=${EPOCHS:-20} --time_budget_minutes=75 "$@"
 }
 
 case "${1:-}" in
@@ -334,6 +335,13 @@ bbqrec_last_item_57e586)  # bbqrec_last_item's seed 2020 again, on the stage 1 o
     --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
     --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item_57e586 \
     --adopt=$R/BBQRec-Beauty-Dec-05-2026_22-45-53-b9b1e4.json
+  ;;
+bbqrec_last_item_inherit)  # bbqrec_last_item_57e586 with the generator's token embeddings
+  # inherited from the codebooks (inherit_codebook_embeddings: True)
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec:inherit_codebook_embeddings=True \
+    --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item_inherit \
+    --adopt=$R/BBQRec-Beauty-Dec-05-2026_23-58-59-1d3480.json
   ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
