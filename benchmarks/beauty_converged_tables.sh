@@ -314,6 +314,10 @@ atomic_one_decoder_layer)  # atomic_last_item with one decoder layer instead of 
   atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=1 \
     --out=$OUT/atomic_one_decoder_layer --adopt=$R/TIGER-Beauty-Dec-05-2026_22-22-21-15185e.json
   ;;
+atomic_no_decoder_40_epochs)  # atomic_no_decoder over SASRec's 40-epoch schedule
+  EPOCHS=40 atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
+    --out=$OUT/atomic_no_decoder_40_epochs --adopt=$R/TIGER-Beauty-Dec-06-2026_00-57-15-df1a81.json
+  ;;
 tiger_last_item)  # tiger_no_dead_code_reset (same stage 1, seed, T5 overlay, untied) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
