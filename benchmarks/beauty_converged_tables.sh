@@ -56,6 +56,13 @@ atomic_models() {
     --epochs=${EPOCHS:-20} --time_budget_minutes=75 "$@"
 }
 
+# BBQRec with the last-item start, seed 2020, 20 epochs, on the 57e586 stage 1; the rest per case
+bbqrec_last_item_57e586_models() {
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec:decoder_start=last_item \
+    --epochs=20 --time_budget_minutes=75 "$@"
+}
+
 case "${1:-}" in
 table2)
   python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020 \
@@ -335,16 +342,12 @@ bbqrec_last_item)  # BBQRec as in table4_tied (tied, 20 epochs, stage 1 1fa13c a
   ;;
 bbqrec_last_item_57e586)  # bbqrec_last_item's seed 2020 again, on the stage 1 of 5 Dec's eighth
   # session (57e586: the same seed and command as 1fa13c, another machine, other IDs)
-  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
-    --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item_57e586 \
+  bbqrec_last_item_57e586_models --out=$OUT/bbqrec_last_item_57e586 \
     --adopt=$R/BBQRec-Beauty-Dec-05-2026_22-45-53-b9b1e4.json
   ;;
 bbqrec_last_item_inherit)  # bbqrec_last_item_57e586 with the generator's token embeddings
   # inherited from the codebooks (inherit_codebook_embeddings: True)
-  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec:inherit_codebook_embeddings=True \
-    --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item_inherit \
+  bbqrec_last_item_57e586_models --set BBQRec:inherit_codebook_embeddings=True --out=$OUT/bbqrec_last_item_inherit \
     --adopt=$R/BBQRec-Beauty-Dec-05-2026_23-58-59-1d3480.json
   ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with

@@ -92,6 +92,17 @@ def run_identity(config, model) -> dict:
     }
 
 
+def _settings_changed(saved: dict, mine: dict, differ, newer, limit=None) -> str:
+    """``"key: <checkpoint's value> in the checkpoint, <value> now, ..."`` for the keys
+    :func:`config_differences` found (``differ``, ``newer``), at most ``limit`` of them."""
+    parts = ([f"{k}: {recorded_value(saved, k)!r} in the checkpoint"
+              f"{' (made before the key existed)' if k in newer else ''}, {mine.get(k)!r} now"
+              for k in differ]
+             + [f"{k}: not in the checkpoint (made before the key existed), {mine[k]!r} now"
+                for k in newer if k not in differ])
+    return ", ".join(parts[:limit])
+
+
 class TrainingRunMixin:
     """See the module docstring. Mix in before a RecBole ``Trainer`` class."""
 
@@ -325,11 +336,10 @@ class TrainingRunMixin:
     def _check_same_function(self, checkpoint: dict, path: str) -> None:
         saved = checkpoint.get("config") or {}
         mine = to_plain(self.config.final_config_dict)
-        differ = [k for k in self.SHAPELESS_MODEL_KEYS
-                  if k in mine and recorded_value(saved, k) != mine[k]]
-        if differ:
-            what = ", ".join(f"{k}: {recorded_value(saved, k)!r} in the checkpoint, {mine[k]!r} now"
-                             for k in differ)
+        differ, newer = config_differences(
+            saved, mine, ignore=lambda k: k not in self.SHAPELESS_MODEL_KEYS)
+        if differ:  # only the keys that differ: a key merely added since is the same model
+            what = _settings_changed(saved, mine, differ, [k for k in newer if k in differ])
             raise compat.CheckpointError(
                 f"{path} was trained as another model ({what}); resume it with the "
                 f"checkpoint's settings")
@@ -372,12 +382,7 @@ class TrainingRunMixin:
             mine = to_plain(self.config.final_config_dict)
             differ, newer = config_differences(
                 saved, mine, ignore=lambda k: k.endswith(("_checkpoint", "_dir", "_path", "_file")))
-            hint = ", ".join((
-                [f"{k}: {recorded_value(saved, k)!r} in the checkpoint"
-                 f"{' (made before the key existed)' if k in newer else ''}, {mine.get(k)!r} now"
-                 for k in differ]
-                + [f"{k}: not in the checkpoint (made before the key existed), {mine[k]!r} now"
-                   for k in newer if k not in differ])[:8]) or "no setting differs"
+            hint = _settings_changed(saved, mine, differ, newer, limit=8) or "no setting differs"
             raise compat.CheckpointError(
                 f"{path}: its weights do not fit the model this command builds ({hint}); "
                 f"resume with the interrupted run's settings") from exc
