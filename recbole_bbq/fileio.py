@@ -44,6 +44,7 @@ VALUES_BEFORE_KEYS_EXISTED = {
     "nproc": 1,                   # one process
     "decoder_start": "bos",       # the decoder started from the learned BOS alone
     "first_level_readout": "decoder",  # the first level scored from the decoder layers' output
+    "final_dropout": True,        # the encoder's and decoder's normed outputs dropped (T5)
 }
 
 

@@ -256,6 +256,28 @@ def test_first_level_from_the_start_later_levels_through_the_decoder():
         tiny(decoder_start="last_item", first_level_readout="first")
 
 
+@pytest.mark.parametrize("final_dropout", [True, False])
+def test_final_dropout_is_the_only_switch_on_the_normed_outputs(final_dropout):
+    """With every other dropout at 0, a training pass equals an eval pass exactly when the
+    encoder's and decoder's normed outputs are not dropped (``final_dropout=False``,
+    SASRec's placement); with T5's placement both are dropped."""
+    torch.manual_seed(0)
+    m = tiny(dropout=0.5, final_dropout=final_dropout, decoder_start="last_item")
+    finals = [m.encoder.output_dropout, m.decoder.output_dropout]
+    for module in m.modules():
+        if isinstance(module, torch.nn.Dropout) and not any(module is f for f in finals):
+            module.p = 0.0
+    codes, mask, target = batch(seed=3)
+    train = m.train()(codes, mask, target)
+    evaluated = m.eval()(codes, mask, target)
+    same = [torch.equal(a, b) for a, b in zip(train, evaluated)]
+    assert same == [not final_dropout] * len(LEVELS)
+    # the memory alone: dropped only under T5's placement
+    memory_train, _ = m.train().encode(codes, mask)
+    memory_eval, _ = m.eval().encode(codes, mask)
+    assert torch.equal(memory_train, memory_eval) == (not final_dropout)
+
+
 def test_all_padding_rows_no_nan():
     torch.manual_seed(0)
     m = tiny()

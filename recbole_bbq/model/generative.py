@@ -167,6 +167,7 @@ class GenerativeRecommender(SequentialRecommender):
             output_bias=bool(c["output_bias"]),
             decoder_start=c["decoder_start"] or "bos",
             first_level_readout=c["first_level_readout"] or "decoder",
+            final_dropout=bool(c["final_dropout"]),
             **extra,
         )
 

@@ -382,30 +382,38 @@ class DecoderLayer(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Stack of encoder layers plus final norm; padded positions are zeroed."""
+    """Stack of encoder layers plus final norm; padded positions are zeroed.
 
-    def __init__(self, layers: Sequence[nn.Module], final_norm: nn.Module, dropout: float):
+    ``final_dropout``: drop the normed output too (T5); without it the memory is used whole
+    (SASRec: dropout only on the inputs and inside the residual branches)."""
+
+    def __init__(self, layers: Sequence[nn.Module], final_norm: nn.Module, dropout: float,
+                 final_dropout: bool = True):
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.final_norm = final_norm
         self.dropout = Dropout(dropout)
+        self.output_dropout = Dropout(dropout if final_dropout else 0.0)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, **attn_kwargs) -> torch.Tensor:
         m = mask.unsqueeze(-1).to(x.dtype)
         x = self.dropout(x) * m
         for layer in self.layers:
             x = layer(x, mask, **attn_kwargs)
-        return self.dropout(self.final_norm(x)) * m
+        return self.output_dropout(self.final_norm(x)) * m
 
 
 class Decoder(nn.Module):
-    """Stack of decoder layers plus final norm."""
+    """Stack of decoder layers plus final norm; ``final_dropout`` as in :class:`Encoder`
+    (without it the readout that scores the tokens is not dropped)."""
 
-    def __init__(self, layers: Sequence[nn.Module], final_norm: nn.Module, dropout: float):
+    def __init__(self, layers: Sequence[nn.Module], final_norm: nn.Module, dropout: float,
+                 final_dropout: bool = True):
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.final_norm = final_norm
         self.dropout = Dropout(dropout)
+        self.output_dropout = Dropout(dropout if final_dropout else 0.0)
 
     def forward(
         self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor,
@@ -419,7 +427,7 @@ class Decoder(nn.Module):
             x = layer(x, memory, memory_mask)
         if first_from_input:
             x = torch.cat([first, x[:, 1:]], dim=1)
-        return self.dropout(self.final_norm(x))
+        return self.output_dropout(self.final_norm(x))
 
 
 class LevelOutput(nn.Linear):
@@ -483,6 +491,10 @@ class SemanticIDGenerator(nn.Module):
             the newest history state, as with ``n_dec_layers=0``; the later levels still go
             through the decoder layers, which read the start as their first position
             (docs/RESULTS.md, "The first level from the start").
+        final_dropout: drop the encoder's and decoder's normed outputs as well (T5, TIGER).
+            ``False`` keeps dropout on the inputs and inside the residual branches only, as
+            SASRec does, so neither the memory nor the readout that scores the tokens is
+            dropped (docs/RESULTS.md, "Dropout after the final norm").
     """
 
     def __init__(
@@ -507,6 +519,7 @@ class SemanticIDGenerator(nn.Module):
         output_bias: bool = True,
         decoder_start: str = "bos",
         first_level_readout: str = "decoder",
+        final_dropout: bool = True,
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -553,6 +566,7 @@ class SemanticIDGenerator(nn.Module):
             ],
             _make_norm(norm, d_model),
             dropout,
+            final_dropout,
         )
         self.decoder = Decoder(
             [
@@ -561,6 +575,7 @@ class SemanticIDGenerator(nn.Module):
             ],
             _make_norm(norm, d_model),
             dropout,
+            final_dropout,
         )
         # tied: no output layers; level_logits scores against token_emb
         self.heads = None if tie_embeddings else nn.ModuleList(
@@ -749,7 +764,7 @@ class SemanticIDGenerator(nn.Module):
             )
         if l == 0 and self.first_level_readout == "start":
             x = first
-        h = self.decoder.dropout(self.decoder.final_norm(x))
+        h = self.decoder.output_dropout(self.decoder.final_norm(x))
         state.length = l + 1
         return self.level_logits(l, h[:, 0])
 
