@@ -259,11 +259,11 @@ def test_first_level_from_the_start_later_levels_through_the_decoder():
 @pytest.mark.parametrize("final_dropout", [True, False])
 def test_final_dropout_is_the_only_switch_on_the_normed_outputs(final_dropout):
     """With every other dropout at 0, a training pass equals an eval pass exactly when the
-    encoder's and decoder's normed outputs are not dropped (``final_dropout=False``,
-    SASRec's placement); with T5's placement both are dropped."""
+    encoder's and decoder's normed outputs and the decoder's start are not dropped
+    (``final_dropout=False``, SASRec's placement); with T5's placement all three are."""
     torch.manual_seed(0)
     m = tiny(dropout=0.5, final_dropout=final_dropout, decoder_start="last_item")
-    finals = [m.encoder.output_dropout, m.decoder.output_dropout]
+    finals = [m.encoder.output_dropout, m.decoder.output_dropout, m.decoder.start_dropout]
     for module in m.modules():
         if isinstance(module, torch.nn.Dropout) and not any(module is f for f in finals):
             module.p = 0.0
@@ -276,6 +276,11 @@ def test_final_dropout_is_the_only_switch_on_the_normed_outputs(final_dropout):
     memory_train, _ = m.train().encode(codes, mask)
     memory_eval, _ = m.eval().encode(codes, mask)
     assert torch.equal(memory_train, memory_eval) == (not final_dropout)
+    # the token inputs after the start are still dropped under SASRec's placement
+    m.decoder.dropout.p = 0.5
+    train = m.train()(codes, mask, target)
+    assert torch.equal(train[0], evaluated[0]) == (not final_dropout)
+    assert not any(torch.equal(a, b) for a, b in zip(train[1:], evaluated[1:]))
 
 
 def test_all_padding_rows_no_nan():

@@ -404,8 +404,9 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Stack of decoder layers plus final norm; ``final_dropout`` as in :class:`Encoder`
-    (without it the readout that scores the tokens is not dropped)."""
+    """Stack of decoder layers plus final norm. Without ``final_dropout`` neither the readout
+    that scores the tokens nor the first position (the start, which holds the encoder's
+    output under ``decoder_start="last_item"``) is dropped; the later inputs still are."""
 
     def __init__(self, layers: Sequence[nn.Module], final_norm: nn.Module, dropout: float,
                  final_dropout: bool = True):
@@ -414,6 +415,7 @@ class Decoder(nn.Module):
         self.final_norm = final_norm
         self.dropout = Dropout(dropout)
         self.output_dropout = Dropout(dropout if final_dropout else 0.0)
+        self.start_dropout = Dropout(dropout if final_dropout else 0.0)
 
     def forward(
         self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor,
@@ -421,7 +423,10 @@ class Decoder(nn.Module):
     ) -> torch.Tensor:
         """``first_from_input``: position 0's output skips the layers (its input, normed), while
         the layers still read it as the first key and value of their self-attention."""
-        x = self.dropout(x)
+        if self.start_dropout.p == self.dropout.p:
+            x = self.dropout(x)  # one draw over every position, as before the key existed
+        else:
+            x = torch.cat([self.start_dropout(x[:, :1]), self.dropout(x[:, 1:])], dim=1)
         first = x[:, :1]
         for layer in self.layers:
             x = layer(x, memory, memory_mask)
@@ -491,10 +496,11 @@ class SemanticIDGenerator(nn.Module):
             the newest history state, as with ``n_dec_layers=0``; the later levels still go
             through the decoder layers, which read the start as their first position
             (docs/RESULTS.md, "The first level from the start").
-        final_dropout: drop the encoder's and decoder's normed outputs as well (T5, TIGER).
-            ``False`` keeps dropout on the inputs and inside the residual branches only, as
-            SASRec does, so neither the memory nor the readout that scores the tokens is
-            dropped (docs/RESULTS.md, "Dropout after the final norm").
+        final_dropout: drop the encoder's and decoder's normed outputs and the decoder's
+            start as well (T5, TIGER). ``False`` keeps dropout on the token inputs and inside
+            the residual branches only, as SASRec does, so the encoder's states reach the
+            readout that scores the tokens undropped (docs/RESULTS.md, "Dropout after the
+            final norm").
     """
 
     def __init__(
@@ -756,7 +762,8 @@ class SemanticIDGenerator(nn.Module):
             if prev_codes is None:
                 raise ValueError("prev_codes is required after the first step")
             x = (self.token_emb[l - 1](prev_codes) + self.level_emb.weight[l - 1]).unsqueeze(1)
-        x = self.decoder.dropout(x + self.dec_position_emb.weight[l])
+        x = (self.decoder.start_dropout if l == 0 else self.decoder.dropout)(
+            x + self.dec_position_emb.weight[l])
         first = x
         for i, layer in enumerate(self.decoder.layers):
             x, state.self_kv[i] = layer.step(
