@@ -15,8 +15,8 @@ the target item occurs in the training split, trains nothing:
     python benchmarks/probe_target_popularity.py saved/BBQRec-Beauty-<run>.pth \
         saved/TIGER-Beauty-<run>.pth [--threads 2] [--out probe.json]
 
-Printed per checkpoint: R@10 and N@10 on each split, and per popularity bucket the share of
-targets in it and R@10 on each split.
+Printed per checkpoint: R@10 and N@10 on each split, how popular the recommended top 10
+are, and per popularity bucket the share of targets in it and R@10 on each split.
 """
 from __future__ import annotations
 
@@ -69,21 +69,36 @@ def hit_and_ndcg(match):
     return found, found.float() / torch.log2(rank.float() + 2.0)
 
 
-def score(model, data, topk=10, users=None, prepare=None):
+def score(model, data, topk=10, users=None, prepare=None, recommended=None):
     """Per-user hit@k and NDCG@k and the target items, over one full-sort split (its first
-    ``users`` users if given; ``prepare`` may rewrite each batch before it is scored)."""
+    ``users`` users if given; ``prepare`` may rewrite each batch before it is scored). A list
+    passed as ``recommended`` receives each batch's ``[rows, topk]`` recommended items."""
     hits, ndcg, targets = [], [], []
     for interaction, _, _, positive_i in data:
         if users is not None and sum(len(t) for t in targets) >= users:
             break
         batch = prepare(interaction) if prepare is not None else interaction
         scores = model.full_sort_predict(batch).view(len(positive_i), -1)
-        found, gain = hit_and_ndcg(top_k_match(scores, positive_i, topk)[0])
+        match, _ = top_k_match(scores, positive_i, topk)
+        if recommended is not None:
+            recommended.append(scores.topk(topk, dim=1).indices)  # scores' item 0 is -inf now
+        found, gain = hit_and_ndcg(match)
         hits.append(found)
         ndcg.append(gain)
         targets.append(positive_i)
     return (torch.cat(hits)[:users].numpy(), torch.cat(ndcg)[:users].numpy(),
             torch.cat(targets)[:users].numpy())
+
+
+def recommended_popularity(top: np.ndarray, counts: np.ndarray) -> dict:
+    """What a model puts in its top 10: how popular those items are in the training split
+    (median count, share of slots held by items with > 50 and with <= 5 interactions) and
+    how many distinct items fill them."""
+    top_counts = counts[top]
+    return {"median_train_count": float(np.median(top_counts)),
+            "share_over_50": float((top_counts > 50).mean()),
+            "share_at_most_5": float((top_counts <= 5).mean()),
+            "distinct_items": int(len(np.unique(top)))}
 
 
 def probe(checkpoint: str) -> dict:
@@ -95,10 +110,13 @@ def probe(checkpoint: str) -> dict:
     start = time.time()
     per_split = {}
     for split, data in (("valid", valid_data), ("test", test_data)):
-        hits, ndcg, targets = score(model, data)
+        recommended = []
+        hits, ndcg, targets = score(model, data, recommended=recommended)
         per_split[split] = (hits, counts[targets])
         report[split] = {"recall@10": float(hits.mean()), "ndcg@10": float(ndcg.mean()),
-                         "users": int(len(hits))}
+                         "users": int(len(hits)),
+                         "recommended": recommended_popularity(torch.cat(recommended).numpy(),
+                                                               counts)}
     report["test_over_valid_recall@10"] = report["test"]["recall@10"] / report["valid"]["recall@10"]
     rows = []
     for low, high in BUCKETS:
@@ -128,6 +146,11 @@ def main(argv=None):
               f"N@10 {r['valid']['ndcg@10']:.4f}, test R@10 {r['test']['recall@10']:.4f} "
               f"N@10 {r['test']['ndcg@10']:.4f}, test/valid R@10 {r['test_over_valid_recall@10']:.2f} "
               f"({r['eval_seconds']:.0f} s)")
+        for split in ("valid", "test"):
+            rec = r[split]["recommended"]
+            print(f"{split} top 10: median training count {rec['median_train_count']:.0f}, "
+                  f"{rec['share_over_50']:.3f} of slots > 50, {rec['share_at_most_5']:.3f} <= 5, "
+                  f"{rec['distinct_items']} distinct items")
         print("| target's training interactions | valid share | valid R@10 | test share | test R@10 |")
         print("|---|---|---|---|---|")
         for row in r["by_target_train_count"]:
