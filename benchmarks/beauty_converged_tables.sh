@@ -331,6 +331,11 @@ atomic_no_decoder_dropout_05)  # atomic_no_decoder at SASRec's dropout 0.5, with
     --set TIGER:dropout_prob=0.5 --set TIGER:final_dropout=False \
     --out=$OUT/atomic_no_decoder_dropout_05 --adopt=$R/TIGER-Beauty-Dec-06-2026_01-57-32-7e0a7c.json
   ;;
+atomic_no_decoder_sasrec_dropout)  # atomic_no_decoder (dropout 0.1) with SASRec's placement
+  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
+    --set TIGER:final_dropout=False \
+    --out=$OUT/atomic_no_decoder_sasrec_dropout --adopt=$R/TIGER-Beauty-Dec-06-2026_02-10-49-ed98bd.json
+  ;;
 tiger_last_item)  # tiger_no_dead_code_reset (same stage 1, seed, T5 overlay, untied) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
