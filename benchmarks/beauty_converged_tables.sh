@@ -361,6 +361,11 @@ bbqrec_last_item_inherit)  # bbqrec_last_item_57e586 with the generator's token 
   bbqrec_last_item_57e586_models --set BBQRec:inherit_codebook_embeddings=True --out=$OUT/bbqrec_last_item_inherit \
     --adopt=$R/BBQRec-Beauty-Dec-05-2026_23-58-59-1d3480.json
   ;;
+bbqrec_last_item_inherit_sasrec_dropout)  # bbqrec_last_item_inherit with SASRec's dropout
+  # placement (final_dropout: False)
+  bbqrec_last_item_57e586_models --set BBQRec:inherit_codebook_embeddings=True --set BBQRec:final_dropout=False \
+    --out=$OUT/bbqrec_last_item_inherit_sasrec_dropout --adopt=$R/BBQRec-Beauty-Dec-06-2026_02-48-06-8ada3d.json
+  ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
