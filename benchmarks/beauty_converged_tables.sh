@@ -331,6 +331,11 @@ atomic_no_decoder_dropout_05)  # atomic_no_decoder at SASRec's dropout 0.5, with
     --set TIGER:dropout_prob=0.5 --set TIGER:final_dropout=False \
     --out=$OUT/atomic_no_decoder_dropout_05 --adopt=$R/TIGER-Beauty-Dec-06-2026_01-57-32-7e0a7c.json
   ;;
+atomic_no_decoder_dropout_0)  # atomic_no_decoder without dropout
+  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
+    --set TIGER:dropout_prob=0.0 \
+    --out=$OUT/atomic_no_decoder_dropout_0 --adopt=$R/TIGER-Beauty-Dec-06-2026_03-20-11-2b6d96.json
+  ;;
 atomic_no_decoder_sasrec_dropout)  # atomic_no_decoder (dropout 0.1) with SASRec's placement
   atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
     --set TIGER:final_dropout=False \

@@ -62,7 +62,7 @@ def probe_split(model, data, beams, users=None, topk=10):
                 leaf, log_p, pruned_bound = constrained_beam_search(
                     model.generator, codes, mask, model.trie, k, return_pruned_bound=True, **extra)
                 scores = scores_for_all_items(leaf, log_p, model.trie, model.n_items)
-                match, top_scores = top_k_match(scores, target, topk)
+                match, top_scores, _ = top_k_match(scores, target, topk)
                 # a target among -inf ties (a beam that found fewer than topk IDs) is no hit
                 hit, gain = hit_and_ndcg(match & torch.isfinite(top_scores))
                 tenth = top_scores[:, -1]

@@ -56,10 +56,10 @@ def training_counts(dataset) -> np.ndarray:
 @torch.no_grad()
 def top_k_match(scores, target, topk=10):
     """``[rows, topk]`` bool: where each row's target sits among its ``topk`` best items
-    (item 0, padding, never counts) and those items' scores."""
+    (item 0, padding, never counts), those items' scores and the items themselves."""
     scores[:, 0] = float("-inf")
     top_scores, top = scores.topk(topk, dim=1)
-    return top == target[:, None], top_scores
+    return top == target[:, None], top_scores, top
 
 
 def hit_and_ndcg(match):
@@ -79,13 +79,15 @@ def score(model, data, topk=10, users=None, prepare=None, recommended=None):
             break
         batch = prepare(interaction) if prepare is not None else interaction
         scores = model.full_sort_predict(batch).view(len(positive_i), -1)
-        match, _ = top_k_match(scores, positive_i, topk)
-        if recommended is not None:
-            recommended.append(scores.topk(topk, dim=1).indices)  # scores' item 0 is -inf now
+        match, top_scores, top = top_k_match(scores, positive_i, topk)
+        if recommended is not None:  # a slot no item filled (score -inf) counts as item 0
+            recommended.append(top.masked_fill(~torch.isfinite(top_scores), 0))
         found, gain = hit_and_ndcg(match)
         hits.append(found)
         ndcg.append(gain)
         targets.append(positive_i)
+    if recommended:
+        recommended[:] = [torch.cat(recommended)[:users]]
     return (torch.cat(hits)[:users].numpy(), torch.cat(ndcg)[:users].numpy(),
             torch.cat(targets)[:users].numpy())
 
@@ -93,7 +95,8 @@ def score(model, data, topk=10, users=None, prepare=None, recommended=None):
 def recommended_popularity(top: np.ndarray, counts: np.ndarray) -> dict:
     """What a model puts in its top 10: how popular those items are in the training split
     (median count, share of slots held by items with > 50 and with <= 5 interactions) and
-    how many distinct items fill them."""
+    how many distinct items fill them. Slots holding item 0 (none filled them) are left out."""
+    top = top[top > 0]
     top_counts = counts[top]
     return {"median_train_count": float(np.median(top_counts)),
             "share_over_50": float((top_counts > 50).mean()),

@@ -283,6 +283,18 @@ def test_final_dropout_is_the_only_switch_on_the_normed_outputs(final_dropout):
     assert not any(torch.equal(a, b) for a, b in zip(train[1:], evaluated[1:]))
 
 
+def test_t5_placement_drops_the_decoder_inputs_in_one_draw():
+    """With ``final_dropout=True`` (the default) the decoder's inputs take one dropout draw
+    over every position, as before the key existed, so seeded runs made then repeat."""
+    from recbole_bbq.modules.generator import Decoder
+    decoder = Decoder([], torch.nn.Identity(), 0.5, final_dropout=True).train()
+    x = torch.randn(3, 4, 8)
+    torch.manual_seed(5)
+    out = decoder(x, None, None)
+    torch.manual_seed(5)
+    torch.testing.assert_close(out, decoder.output_dropout(decoder.dropout(x)), rtol=0, atol=0)
+
+
 def test_all_padding_rows_no_nan():
     torch.manual_seed(0)
     m = tiny()

@@ -145,3 +145,33 @@ def test_atomic_ids_name_the_file_and_line_at_fault(tmp_path, inter, message):
         _probe_module("atomic_ids").main(
             ["--dataset", "bad", "--data_path", str(tmp_path), "--out", str(tmp_path / "ids.tsv")])
     assert not (tmp_path / "ids.tsv").exists()
+
+
+def test_target_popularity_probe_reports_what_the_top_lists_hold():
+    """score(recommended=...) collects each user's top items (padding and unfilled slots
+    as item 0, cut to ``users``) and recommended_popularity counts only real items."""
+    probe = _probe_module("probe_target_popularity")
+
+    class Fixed:  # full_sort_predict over items 0..5, two users per batch
+        def __init__(self, rows):
+            self.rows = rows
+
+        def full_sort_predict(self, batch):
+            return self.rows[batch].clone()
+
+    inf = float("inf")
+    scores = torch.tensor([[9.0, 5, 4, 3, -inf, -inf],   # only three real items scored
+                           [9.0, 1, 2, 3, 4, 5],
+                           [9.0, 5, 4, 3, 2, 1]])
+    batches = [(torch.tensor([0, 1]), None, None, torch.tensor([1, 2])),
+               (torch.tensor([2]), None, None, torch.tensor([5]))]
+    recommended = []
+    hits, ndcg, targets = probe.score(Fixed(scores), batches, topk=4, users=2,
+                                      recommended=recommended)
+    assert hits.tolist() == [True, True] and targets.tolist() == [1, 2]
+    assert len(recommended) == 1
+    assert recommended[0].tolist() == [[1, 2, 3, 0], [5, 4, 3, 2]]  # padding item 0 never ranks
+    counts = np.array([0, 60, 3, 10, 100, 1])
+    report = probe.recommended_popularity(recommended[0].numpy(), counts)
+    assert report == {"median_train_count": 10.0, "share_over_50": pytest.approx(2 / 7),
+                      "share_at_most_5": pytest.approx(3 / 7), "distinct_items": 5}
