@@ -209,7 +209,8 @@ class Config(RecBoleConfig):
             if len(gpus) < c["nproc"]:
                 raise ConfigError(f"nproc {c['nproc']} needs as many GPUs in gpu_id, got "
                                   f"{c['gpu_id']!r} (e.g. --gpu_id=0,1)")
-        for key in ("keep_freed_memory", "tie_embeddings", "output_bias", "final_dropout"):
+        for key in ("keep_freed_memory", "tie_embeddings", "output_bias", "final_dropout",
+                    "input_norm"):
             if key in c and not isinstance(c[key], bool):
                 raise ConfigError(f"{key} must be True or False, got {c[key]!r}")
         one_of("amp_dtype", ("bfloat16", "float16"))

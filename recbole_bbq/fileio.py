@@ -45,6 +45,7 @@ VALUES_BEFORE_KEYS_EXISTED = {
     "decoder_start": "bos",       # the decoder started from the learned BOS alone
     "first_level_readout": "decoder",  # the first level scored from the decoder layers' output
     "final_dropout": True,        # the encoder's and decoder's normed outputs dropped (T5)
+    "input_norm": False,          # the encoder's input embeddings summed, not normalised
 }
 
 

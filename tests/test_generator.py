@@ -295,6 +295,24 @@ def test_t5_placement_drops_the_decoder_inputs_in_one_draw():
     torch.testing.assert_close(out, decoder.output_dropout(decoder.dropout(x)), rtol=0, atol=0)
 
 
+def test_input_norm_makes_the_encoder_blind_to_the_input_embeddings_scale():
+    """``input_norm=True`` normalises each history token's summed embeddings before the
+    encoder (SASRec's input LayerNorm): scaling every input embedding table leaves the memory
+    as it was; without the norm it moves."""
+    codes, mask, _ = batch(seed=4)
+    for input_norm in (True, False):
+        torch.manual_seed(0)
+        m = tiny(input_norm=input_norm).eval()
+        memory, _ = m.encode(codes, mask)
+        with torch.no_grad():
+            for table in [*m.token_emb, m.level_emb, m.position_emb]:
+                table.weight.mul_(3.0)
+        scaled, _ = m.encode(codes, mask)
+        # (RMSNorm's eps leaves ~2e-5 at these small embeddings; unnormalised, ~1)
+        assert torch.allclose(scaled, memory, atol=1e-4) == input_norm
+    assert tiny(input_norm=True).input_norm is not None and tiny().input_norm is None
+
+
 def test_all_padding_rows_no_nan():
     torch.manual_seed(0)
     m = tiny()

@@ -168,6 +168,7 @@ class GenerativeRecommender(SequentialRecommender):
             decoder_start=c["decoder_start"] or "bos",
             first_level_readout=c["first_level_readout"] or "decoder",
             final_dropout=bool(c["final_dropout"]),
+            input_norm=bool(c["input_norm"]),
             **extra,
         )
 

@@ -501,6 +501,10 @@ class SemanticIDGenerator(nn.Module):
             the residual branches only, as SASRec does, so the encoder's states reach the
             readout that scores the tokens undropped (docs/RESULTS.md, "Dropout after the
             final norm").
+        input_norm: normalise each history token's input (token + level + position
+            embeddings) with the model's norm before the encoder, as SASRec's LayerNorm over
+            item + position embedding does, so an item's input does not scale with its
+            embedding's norm (docs/RESULTS.md, "Where the atomic control's recall goes").
     """
 
     def __init__(
@@ -526,6 +530,7 @@ class SemanticIDGenerator(nn.Module):
         decoder_start: str = "bos",
         first_level_readout: str = "decoder",
         final_dropout: bool = True,
+        input_norm: bool = False,
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -562,6 +567,7 @@ class SemanticIDGenerator(nn.Module):
         self.position_emb = nn.Embedding(self.max_history, d_model)  # encoder: item position
         self.bos_emb = nn.Parameter(torch.zeros(d_model))
         self.dec_position_emb = nn.Embedding(self.n_levels, d_model)  # decoder step 0..L-1
+        self.input_norm = _make_norm(norm, d_model) if input_norm else None
 
         self.encoder = Encoder(
             [
@@ -673,6 +679,8 @@ class SemanticIDGenerator(nn.Module):
         x = self.embed_level_tokens(codes)  # [B, T, L, d]
         x = x + self.position_emb(self.history_positions(mask)).unsqueeze(2)
         x = x.reshape(b, t * L, self.d_model)
+        if self.input_norm is not None:
+            x = self.input_norm(x)
         token_mask = mask.unsqueeze(-1).expand(b, t, L).reshape(b, t * L)
         memory = self.encoder(x, token_mask, **attn_kwargs)
         return memory, token_mask
