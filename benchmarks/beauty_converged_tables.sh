@@ -56,6 +56,12 @@ atomic_models() {
     --epochs=${EPOCHS:-20} --time_budget_minutes=75 "$@"
 }
 
+# the atomic-ID control with the last-item start and no decoder layers (SASRec's readout), the
+# rest of the arguments per case
+atomic_no_decoder_models() {
+  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 "$@"
+}
+
 # BBQRec with the last-item start, seed 2020, 20 epochs, on the 57e586 stage 1; the rest per case
 bbqrec_last_item_57e586_models() {
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
@@ -314,41 +320,34 @@ atomic_last_item)  # atomic_control with decoder_start: last_item (the decoder s
   ;;
 atomic_no_decoder)  # atomic_last_item with no decoder layers (n_decoder_layers: 0): the item is
   # scored from the newest history item's encoder state (+ BOS), SASRec's readout
-  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
-    --out=$OUT/atomic_no_decoder --adopt=$R/TIGER-Beauty-Dec-05-2026_20-37-49-ec3cad.json
+  atomic_no_decoder_models --out=$OUT/atomic_no_decoder --adopt=$R/TIGER-Beauty-Dec-05-2026_20-37-49-ec3cad.json
   ;;
 atomic_one_decoder_layer)  # atomic_last_item with one decoder layer instead of two
   atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=1 \
     --out=$OUT/atomic_one_decoder_layer --adopt=$R/TIGER-Beauty-Dec-05-2026_22-22-21-15185e.json
   ;;
 atomic_no_decoder_40_epochs)  # atomic_no_decoder over SASRec's 40-epoch schedule
-  EPOCHS=40 atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
-    --out=$OUT/atomic_no_decoder_40_epochs --adopt=$R/TIGER-Beauty-Dec-06-2026_00-57-15-df1a81.json
+  EPOCHS=40 atomic_no_decoder_models --out=$OUT/atomic_no_decoder_40_epochs --adopt=$R/TIGER-Beauty-Dec-06-2026_00-57-15-df1a81.json
   ;;
 atomic_no_decoder_dropout_05)  # atomic_no_decoder at SASRec's dropout 0.5, with SASRec's placement
   # (final_dropout: False: the normed encoder and decoder outputs and the start undropped)
-  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
-    --set TIGER:dropout_prob=0.5 --set TIGER:final_dropout=False \
+  atomic_no_decoder_models --set TIGER:dropout_prob=0.5 --set TIGER:final_dropout=False \
     --out=$OUT/atomic_no_decoder_dropout_05 --adopt=$R/TIGER-Beauty-Dec-06-2026_01-57-32-7e0a7c.json
   ;;
 atomic_no_decoder_dropout_0)  # atomic_no_decoder without dropout
-  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
-    --set TIGER:dropout_prob=0.0 \
+  atomic_no_decoder_models --set TIGER:dropout_prob=0.0 \
     --out=$OUT/atomic_no_decoder_dropout_0 --adopt=$R/TIGER-Beauty-Dec-06-2026_03-20-11-2b6d96.json
   ;;
 atomic_no_decoder_lr001)  # atomic_no_decoder at SASRec's peak rate 0.001
-  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
-    --set TIGER:learning_rate=0.001 \
+  atomic_no_decoder_models --set TIGER:learning_rate=0.001 \
     --out=$OUT/atomic_no_decoder_lr001 --adopt=$R/TIGER-Beauty-Dec-06-2026_03-28-11-dbf5ba.json
   ;;
 atomic_no_decoder_input_norm)  # atomic_no_decoder with the history's input embeddings normalised
-  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
-    --set TIGER:input_norm=True \
+  atomic_no_decoder_models --set TIGER:input_norm=True \
     --out=$OUT/atomic_no_decoder_input_norm --adopt=$R/TIGER-Beauty-Dec-06-2026_03-50-47-1cc51f.json
   ;;
 atomic_no_decoder_sasrec_dropout)  # atomic_no_decoder (dropout 0.1) with SASRec's placement
-  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 \
-    --set TIGER:final_dropout=False \
+  atomic_no_decoder_models --set TIGER:final_dropout=False \
     --out=$OUT/atomic_no_decoder_sasrec_dropout --adopt=$R/TIGER-Beauty-Dec-06-2026_02-10-49-ed98bd.json
   ;;
 tiger_last_item)  # tiger_no_dead_code_reset (same stage 1, seed, T5 overlay, untied) with
