@@ -357,6 +357,13 @@ tiger_last_item)  # tiger_no_dead_code_reset (same stage 1, seed, T5 overlay, un
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-05-2026_00-02-27-bd21c1-tokenizer.pth \
     --out=$OUT/tiger_last_item --adopt=$R/TIGER-Beauty-Dec-05-2026_17-07-51-221f49.json
   ;;
+tiger_last_item_input_norm)  # TIGER as table2_current's seed 2020 (overlay T5 on C) with
+  # decoder_start: last_item and input_norm: True, training its own 500-epoch stage 1 (1ee18b,
+  # this machine; 2789bc's stage 1 7fec8b was made by the same command on another)
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
+    --set TIGER:decoder_start=last_item --set TIGER:input_norm=True \
+    --out=$OUT/tiger_last_item_input_norm --adopt=$R/TIGER-Beauty-Dec-06-2026_05-02-37-1ee18b.json
+  ;;
 bbqrec_last_item)  # BBQRec as in table4_tied (tied, 20 epochs, stage 1 1fa13c at seed 2020; 978f3b
   # at 2021) with decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
@@ -379,6 +386,12 @@ bbqrec_last_item_inherit_sasrec_dropout)  # bbqrec_last_item_inherit with SASRec
   # placement (final_dropout: False)
   bbqrec_last_item_57e586_models --set BBQRec:inherit_codebook_embeddings=True --set BBQRec:final_dropout=False \
     --out=$OUT/bbqrec_last_item_inherit_sasrec_dropout --adopt=$R/BBQRec-Beauty-Dec-06-2026_02-48-06-8ada3d.json
+  ;;
+bbqrec_last_item_inherit_input_norm)  # bbqrec_last_item_inherit with the history's input
+  # embeddings normalised (input_norm: True); trained in two sessions (resumed from the first's
+  # latest checkpoint)
+  bbqrec_last_item_57e586_models --set BBQRec:inherit_codebook_embeddings=True --set BBQRec:input_norm=True \
+    --out=$OUT/bbqrec_last_item_inherit_input_norm --adopt=$R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json
   ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
