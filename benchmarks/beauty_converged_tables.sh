@@ -342,9 +342,10 @@ atomic_no_decoder_lr001)  # atomic_no_decoder at SASRec's peak rate 0.001
   atomic_no_decoder_models --set TIGER:learning_rate=0.001 \
     --out=$OUT/atomic_no_decoder_lr001 --adopt=$R/TIGER-Beauty-Dec-06-2026_03-28-11-dbf5ba.json
   ;;
-atomic_no_decoder_input_norm)  # atomic_no_decoder with the history's input embeddings normalised
-  atomic_no_decoder_models --set TIGER:input_norm=True \
-    --out=$OUT/atomic_no_decoder_input_norm --adopt=$R/TIGER-Beauty-Dec-06-2026_03-50-47-1cc51f.json
+atomic_no_decoder_input_norm)  # atomic_no_decoder with the history's input embeddings normalised,
+  # two seeds
+  atomic_no_decoder_models --set TIGER:input_norm=True --seeds=2020,2021 --out=$OUT/atomic_no_decoder_input_norm \
+    --adopt=$(records $R/TIGER-Beauty-Dec-06-2026_03-50-47-1cc51f.json $R/TIGER-Beauty-Dec-06-2026_05-26-21-c879ed.json)
   ;;
 atomic_no_decoder_sasrec_dropout)  # atomic_no_decoder (dropout 0.1) with SASRec's placement
   atomic_no_decoder_models --set TIGER:final_dropout=False \
