@@ -210,7 +210,7 @@ class Config(RecBoleConfig):
                 raise ConfigError(f"nproc {c['nproc']} needs as many GPUs in gpu_id, got "
                                   f"{c['gpu_id']!r} (e.g. --gpu_id=0,1)")
         for key in ("keep_freed_memory", "tie_embeddings", "output_bias", "final_dropout",
-                    "input_norm"):
+                    "input_norm", "start_every_level"):
             if key in c and not isinstance(c[key], bool):
                 raise ConfigError(f"{key} must be True or False, got {c[key]!r}")
         one_of("amp_dtype", ("bfloat16", "float16"))
@@ -221,6 +221,9 @@ class Config(RecBoleConfig):
         if c.get("first_level_readout") == "start" and (c.get("decoder_start") or "bos") == "bos":
             raise ConfigError("first_level_readout: start needs decoder_start: last_item; BOS "
                               "alone would score the first level the same for every user")
+        if c.get("start_every_level") and (c.get("decoder_start") or "bos") == "bos":
+            raise ConfigError("start_every_level: True needs decoder_start: last_item; BOS added "
+                              "to every decoder position is the same for every user")
         number("n_encoder_layers", 0)
         number("n_decoder_layers", 0)
         if c.get("n_decoder_layers") == 0 and (c.get("decoder_start") or "bos") == "bos":

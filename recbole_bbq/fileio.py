@@ -46,6 +46,7 @@ VALUES_BEFORE_KEYS_EXISTED = {
     "first_level_readout": "decoder",  # the first level scored from the decoder layers' output
     "final_dropout": True,        # the encoder's and decoder's normed outputs dropped (T5)
     "input_norm": False,          # the encoder's input embeddings summed, not normalised
+    "start_every_level": False,   # the start added to the decoder's first position only
 }
 
 

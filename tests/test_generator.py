@@ -206,6 +206,49 @@ def test_no_decoder_layers_scores_from_the_newest_item():
         tiny(n_dec_layers=0, decoder_start="bos")
 
 
+@pytest.mark.parametrize("n_dec_layers", [0, 2])
+def test_start_every_level_puts_the_history_into_every_levels_input(n_dec_layers):
+    """``start_every_level=True``: every decoder position reads start + its token, so without
+    decoder layers level ``l > 0`` is scored from the start plus the level ``l-1`` token
+    (no longer from the token alone), and the beam search's step-by-step path agrees."""
+    torch.manual_seed(0)
+    m = tiny(n_dec_layers=n_dec_layers, decoder_start="last_item", start_every_level=True).eval()
+    codes, mask, target = batch(seed=9)
+    memory, mmask = m.encode(codes, mask)
+    logits = m(codes, mask, target)
+    start = m.start_input(memory, mmask)
+    if n_dec_layers == 0:
+        for l in range(1, len(LEVELS)):
+            prev = m.token_emb[l - 1](target[:, l - 1]) + m.level_emb.weight[l - 1]
+            h = m.decoder.final_norm(start + prev + m.dec_position_emb.weight[l])
+            torch.testing.assert_close(logits[l], m.level_logits(l, h))
+    # the first level is untouched by the key: the same weights without it give the same
+    # level-0 logits and other later ones
+    m.start_every_level = False
+    without = m(codes, mask, target)
+    m.start_every_level = True
+    torch.testing.assert_close(without[0], logits[0])
+    for l in range(1, len(LEVELS)):
+        assert not torch.allclose(without[l], logits[l])
+    # every level moves with the history
+    changed = codes.clone()
+    changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
+    moved = m(changed, mask, target)
+    for l in range(len(LEVELS)):
+        assert not torch.allclose(moved[l][0], logits[l][0])
+    # step by step, with three beams per user (rows grouped per memory row), as beam search
+    state = m.start_decoding(memory, mmask)
+    torch.testing.assert_close(m.decode_step(state), logits[0], rtol=1e-5, atol=1e-5)
+    beams = 3
+    state.reorder(torch.arange(codes.shape[0]).repeat_interleave(beams))
+    for l in range(1, len(LEVELS)):
+        step = m.decode_step(state, target[:, l - 1].repeat_interleave(beams))
+        torch.testing.assert_close(step, logits[l].repeat_interleave(beams, dim=0),
+                                   rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="start_every_level needs decoder_start='last_item'"):
+        tiny(decoder_start="bos", start_every_level=True)
+
+
 def test_first_level_from_the_start_later_levels_through_the_decoder():
     """``first_level_readout="start"``: level 0 is SASRec's readout of the start (as with no
     decoder layers); the later levels still read the history through the decoder layers,

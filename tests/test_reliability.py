@@ -51,6 +51,8 @@ def data_path(tmp_path):
     ({"output_bias": 0}, r"output_bias must be True or False, got 0"),
     ({"final_dropout": "no"}, r"final_dropout must be True or False, got 'no'"),
     ({"input_norm": 1}, r"input_norm must be True or False, got 1"),
+    ({"start_every_level": "yes"}, r"start_every_level must be True or False, got 'yes'"),
+    ({"start_every_level": True}, r"start_every_level: True needs decoder_start: last_item"),
     ({"decoder_start": "last"}, r"decoder_start must be bos or last_item, got 'last'"),
     ({"n_decoder_layers": 0}, r"n_decoder_layers: 0 needs decoder_start: last_item"),
     ({"first_level_readout": "start"}, r"first_level_readout: start needs decoder_start: last_item"),

@@ -169,6 +169,7 @@ class GenerativeRecommender(SequentialRecommender):
             first_level_readout=c["first_level_readout"] or "decoder",
             final_dropout=bool(c["final_dropout"]),
             input_norm=bool(c["input_norm"]),
+            start_every_level=bool(c["start_every_level"]),
             **extra,
         )
 

@@ -505,6 +505,12 @@ class SemanticIDGenerator(nn.Module):
             embeddings) with the model's norm before the encoder, as SASRec's LayerNorm over
             item + position embedding does, so an item's input does not scale with its
             embedding's norm (docs/RESULTS.md, "Where the atomic control's recall goes").
+        start_every_level: add the start to every decoder position's input, not only the
+            first (``decoder_start="last_item"`` only). Each level's readout then holds the
+            newest history state directly, so without decoder layers level ``l > 0`` is
+            scored from the start plus the level ``l-1`` token, SASRec's readout at every
+            level, instead of from the token alone (docs/RESULTS.md, "The start at every
+            level").
     """
 
     def __init__(
@@ -531,6 +537,7 @@ class SemanticIDGenerator(nn.Module):
         first_level_readout: str = "decoder",
         final_dropout: bool = True,
         input_norm: bool = False,
+        start_every_level: bool = False,
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -556,8 +563,12 @@ class SemanticIDGenerator(nn.Module):
         if first_level_readout == "start" and decoder_start == "bos":
             raise ValueError("first_level_readout='start' needs decoder_start='last_item': BOS "
                              "alone would score the first level the same for every user")
+        if start_every_level and decoder_start == "bos":
+            raise ValueError("start_every_level needs decoder_start='last_item': BOS added to "
+                             "every position would be one more constant, the same for every user")
         self.decoder_start = decoder_start
         self.first_level_readout = first_level_readout
+        self.start_every_level = bool(start_every_level)
         self.init_std = init_std
         self.init = init
 
@@ -707,7 +718,10 @@ class SemanticIDGenerator(nn.Module):
         bp, l = prefix_codes.shape
         if start.shape[0] != bp:
             start = start.repeat_interleave(bp // start.shape[0], dim=0)
-        x = torch.cat([start.unsqueeze(1), self.embed_level_tokens(prefix_codes)], dim=1)
+        tokens = self.embed_level_tokens(prefix_codes)
+        if self.start_every_level:
+            tokens = tokens + start.unsqueeze(1)
+        x = torch.cat([start.unsqueeze(1), tokens], dim=1)
         return x + self.dec_position_emb.weight[: l + 1]
 
     def decode_hidden(
@@ -769,7 +783,10 @@ class SemanticIDGenerator(nn.Module):
         else:
             if prev_codes is None:
                 raise ValueError("prev_codes is required after the first step")
-            x = (self.token_emb[l - 1](prev_codes) + self.level_emb.weight[l - 1]).unsqueeze(1)
+            x = self.token_emb[l - 1](prev_codes) + self.level_emb.weight[l - 1]
+            if self.start_every_level:
+                x = x + state.start.repeat_interleave(x.shape[0] // state.start.shape[0], dim=0)
+            x = x.unsqueeze(1)
         x = (self.decoder.start_dropout if l == 0 else self.decoder.dropout)(
             x + self.dec_position_emb.weight[l])
         first = x
