@@ -18,6 +18,13 @@ def tiny(**kw):
     return SemanticIDGenerator(LEVELS, max_history=T + 2, **cfg)
 
 
+def logits_after_history_change(m, codes, mask, target):
+    """The teacher-forced logits once the first user's oldest history token is changed."""
+    changed = codes.clone()
+    changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
+    return m(changed, mask, target)
+
+
 def batch(B=6, seed=0, right_pad=True):
     g = torch.Generator().manual_seed(seed)
     codes = torch.stack(
@@ -141,9 +148,7 @@ def test_padding_invariance_and_side(start):
     for a, b in zip(ref, m(extra_codes, extra_mask, target)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     # sanity: a real history code does matter
-    changed = codes.clone()
-    changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
-    assert not torch.allclose(m(changed, mask, target)[0][0], ref[0][0])
+    assert not torch.allclose(logits_after_history_change(m, codes, mask, target)[0][0], ref[0][0])
 
 
 @pytest.mark.parametrize("right_pad", [True, False])
@@ -187,9 +192,8 @@ def test_no_decoder_layers_scores_from_the_newest_item():
     torch.testing.assert_close(logits[0], m.level_logits(0, m.decoder.final_norm(start)))
     torch.testing.assert_close(m.decode_step(m.start_decoding(memory, mmask)), logits[0],
                                rtol=1e-5, atol=1e-5)
-    changed = codes.clone()  # any history item reaches the start (bidirectional encoder)
-    changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
-    moved = m(changed, mask, target)
+    # any history item reaches the start (bidirectional encoder)
+    moved = logits_after_history_change(m, codes, mask, target)
     assert not torch.allclose(moved[0][0], logits[0][0])
     # later levels read the previous level's token alone, not the history
     for l in range(1, len(LEVELS)):
@@ -231,9 +235,7 @@ def test_start_every_level_puts_the_history_into_every_levels_input(n_dec_layers
     for l in range(1, len(LEVELS)):
         assert not torch.allclose(without[l], logits[l])
     # every level moves with the history
-    changed = codes.clone()
-    changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
-    moved = m(changed, mask, target)
+    moved = logits_after_history_change(m, codes, mask, target)
     for l in range(len(LEVELS)):
         assert not torch.allclose(moved[l][0], logits[l][0])
     # step by step, with three beams per user (rows grouped per memory row), as beam search
@@ -268,9 +270,7 @@ def test_first_level_from_the_start_later_levels_through_the_decoder():
     m.first_level_readout = "start"
     # every level moves with the history (the later ones at least through the start, which
     # the decoder layers read as their first position)
-    changed = codes.clone()
-    changed[0, 0, 0] = (codes[0, 0, 0] + 1) % LEVELS[0]
-    moved = m(changed, mask, target)
+    moved = logits_after_history_change(m, codes, mask, target)
     for l in range(len(LEVELS)):
         assert not torch.allclose(moved[l][0], logits[l][0])
     # the beam search's step-by-step path gives the teacher-forced logits
