@@ -29,13 +29,12 @@ def toy_codes(seed=0):
     return codes
 
 
-def toy_model(seed=0):
+def toy_model(seed=0, **kw):
     torch.manual_seed(seed)
     # larger init so the random model has well separated (non-tied) scores
-    return SemanticIDGenerator(
-        LEVELS, max_history=T, d_model=32, n_heads=2, d_head=16, d_ff=64,
-        n_enc_layers=2, n_dec_layers=2, dropout=0.1, init_std=0.3,
-    )
+    sizes = dict(d_model=32, n_heads=2, d_head=16, d_ff=64, n_enc_layers=2, n_dec_layers=2,
+                 dropout=0.1, init_std=0.3)
+    return SemanticIDGenerator(LEVELS, max_history=T, **{**sizes, **kw})
 
 
 def toy_histories(codes, B=5, seed=0):
@@ -122,11 +121,15 @@ def test_trie_build_12k_items_partitions_items():
 
 
 # ---------------------------------------------------------------------------- search
-@pytest.mark.parametrize("seed,use_cache", [(0, True), (1, True), (0, False)])
-def test_full_beam_equals_brute_force(seed, use_cache):
+@pytest.mark.parametrize("seed,use_cache,decoder", [
+    (0, True, {}), (1, True, {}), (0, False, {}),
+    (0, True, {"decoder_start": "last_item", "start_every_level": True}),
+    (1, True, {"decoder_start": "last_item", "start_every_level": True, "n_dec_layers": 0}),
+])
+def test_full_beam_equals_brute_force(seed, use_cache, decoder):
     codes = toy_codes(seed)
     trie = SemanticIDTrie(codes)
-    model = toy_model(seed)
+    model = toy_model(seed, **decoder)
     hist, mask = toy_histories(codes, seed=seed)
     model.train()  # the search must switch to eval itself and restore the mode
     leaf, lp = constrained_beam_search(

@@ -510,7 +510,8 @@ class SemanticIDGenerator(nn.Module):
             newest history state directly, so without decoder layers level ``l > 0`` is
             scored from the start plus the level ``l-1`` token, SASRec's readout at every
             level, instead of from the token alone (docs/RESULTS.md, "The start at every
-            level").
+            level"). The copies at the later positions are dropped with the token they are
+            added to, also under ``final_dropout=False``.
     """
 
     def __init__(
