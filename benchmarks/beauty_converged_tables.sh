@@ -394,6 +394,15 @@ bbqrec_last_item_inherit_input_norm)  # bbqrec_last_item_inherit with the histor
   bbqrec_last_item_57e586_models --set BBQRec:inherit_codebook_embeddings=True --set BBQRec:input_norm=True \
     --out=$OUT/bbqrec_last_item_inherit_input_norm --adopt=$R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json
   ;;
+bbqrec_input_norm_seeds)  # bbqrec_last_item_inherit_input_norm at two seeds: 2020 on stage 1
+  # 57e586, 2021 training its own 2-epoch stage 1 in the same command (2bb80c)
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
+    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
+    --set BBQRec@2021:tokenizer_epochs=2 --set BBQRec@2021:tokenizer_eval_step=1 \
+    --set BBQRec:decoder_start=last_item --set BBQRec:inherit_codebook_embeddings=True --set BBQRec:input_norm=True \
+    --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_input_norm_seeds \
+    --adopt=$(records $R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json $R/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c.json)
+  ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
