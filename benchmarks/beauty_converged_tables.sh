@@ -403,6 +403,12 @@ bbqrec_input_norm_seeds)  # bbqrec_last_item_inherit_input_norm at two seeds: 20
     --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_input_norm_seeds \
     --adopt=$(records $R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json $R/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c.json)
   ;;
+bbqrec_start_every_level)  # bbqrec_last_item_inherit_input_norm without decoder layers, the
+  # start added to every decoder position (start_every_level: True)
+  bbqrec_last_item_57e586_models --set BBQRec:inherit_codebook_embeddings=True --set BBQRec:input_norm=True \
+    --set BBQRec:n_decoder_layers=0 --set BBQRec:start_every_level=True --out=$OUT/bbqrec_start_every_level \
+    --adopt=$R/BBQRec-Beauty-Dec-06-2026_06-31-22-5f66e6.json
+  ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
