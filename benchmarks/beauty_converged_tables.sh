@@ -319,8 +319,9 @@ atomic_last_item)  # atomic_control with decoder_start: last_item (the decoder s
     --adopt=$R/TIGER-Beauty-Dec-05-2026_16-50-18-972eaf.json
   ;;
 atomic_no_decoder)  # atomic_last_item with no decoder layers (n_decoder_layers: 0): the item is
-  # scored from the newest history item's encoder state (+ BOS), SASRec's readout
-  atomic_no_decoder_models --out=$OUT/atomic_no_decoder --adopt=$R/TIGER-Beauty-Dec-05-2026_20-37-49-ec3cad.json
+  # scored from the newest history item's encoder state (+ BOS), SASRec's readout; two seeds
+  atomic_no_decoder_models --seeds=2020,2021 --out=$OUT/atomic_no_decoder \
+    --adopt=$(records $R/TIGER-Beauty-Dec-05-2026_20-37-49-ec3cad.json $R/TIGER-Beauty-Dec-06-2026_07-10-38-6f4a1c.json)
   ;;
 atomic_one_decoder_layer)  # atomic_last_item with one decoder layer instead of two
   atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=1 \
