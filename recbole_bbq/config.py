@@ -218,15 +218,16 @@ class Config(RecBoleConfig):
         one_of("rq_level_reduction", ("sum", "mean"))
         one_of("decoder_start", DECODER_STARTS)
         one_of("first_level_readout", FIRST_LEVEL_READOUTS)
-        if c.get("first_level_readout") == "start" and (c.get("decoder_start") or "bos") == "bos":
+        bos_start = (c.get("decoder_start") or "bos") == "bos"  # the start reads no history
+        if c.get("first_level_readout") == "start" and bos_start:
             raise ConfigError("first_level_readout: start needs decoder_start: last_item; BOS "
                               "alone would score the first level the same for every user")
-        if c.get("start_every_level") and (c.get("decoder_start") or "bos") == "bos":
+        if c.get("start_every_level") and bos_start:
             raise ConfigError("start_every_level: True needs decoder_start: last_item; BOS added "
                               "to every decoder position is the same for every user")
         number("n_encoder_layers", 0)
         number("n_decoder_layers", 0)
-        if c.get("n_decoder_layers") == 0 and (c.get("decoder_start") or "bos") == "bos":
+        if c.get("n_decoder_layers") == 0 and bos_start:
             raise ConfigError("n_decoder_layers: 0 needs decoder_start: last_item; from BOS alone, "
                               "with no cross-attention, the model would never read the history")
         one_of("weight_decay_scope", WEIGHT_DECAY_SCOPES)
