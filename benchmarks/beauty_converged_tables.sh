@@ -62,6 +62,10 @@ atomic_no_decoder_models() {
   atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 "$@"
 }
 
+# BBQRec's best measured generator settings on top of the last-item start (docs/RESULTS.md, "The
+# input norm on BBQRec and TIGER"): token embeddings from the codebooks, inputs normalised
+BBQ_INHERIT_NORM=(--set BBQRec:inherit_codebook_embeddings=True --set BBQRec:input_norm=True)
+
 # BBQRec with the last-item start, seed 2020, 20 epochs, on the 57e586 stage 1; the rest per case
 bbqrec_last_item_57e586_models() {
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
@@ -392,22 +396,19 @@ bbqrec_last_item_inherit_sasrec_dropout)  # bbqrec_last_item_inherit with SASRec
 bbqrec_last_item_inherit_input_norm)  # bbqrec_last_item_inherit with the history's input
   # embeddings normalised (input_norm: True); trained in two sessions (resumed from the first's
   # latest checkpoint)
-  bbqrec_last_item_57e586_models --set BBQRec:inherit_codebook_embeddings=True --set BBQRec:input_norm=True \
-    --out=$OUT/bbqrec_last_item_inherit_input_norm --adopt=$R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json
+  bbqrec_last_item_57e586_models "${BBQ_INHERIT_NORM[@]}" --out=$OUT/bbqrec_last_item_inherit_input_norm --adopt=$R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json
   ;;
 bbqrec_input_norm_seeds)  # bbqrec_last_item_inherit_input_norm at two seeds: 2020 on stage 1
   # 57e586, 2021 training its own 2-epoch stage 1 in the same command (2bb80c)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
     --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
     --set BBQRec@2021:tokenizer_epochs=2 --set BBQRec@2021:tokenizer_eval_step=1 \
-    --set BBQRec:decoder_start=last_item --set BBQRec:inherit_codebook_embeddings=True --set BBQRec:input_norm=True \
-    --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_input_norm_seeds \
+    --set BBQRec:decoder_start=last_item "${BBQ_INHERIT_NORM[@]}" --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_input_norm_seeds \
     --adopt=$(records $R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json $R/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c.json)
   ;;
 bbqrec_start_every_level)  # bbqrec_last_item_inherit_input_norm without decoder layers, the
   # start added to every decoder position (start_every_level: True)
-  bbqrec_last_item_57e586_models --set BBQRec:inherit_codebook_embeddings=True --set BBQRec:input_norm=True \
-    --set BBQRec:n_decoder_layers=0 --set BBQRec:start_every_level=True --out=$OUT/bbqrec_start_every_level \
+  bbqrec_last_item_57e586_models "${BBQ_INHERIT_NORM[@]}" --set BBQRec:n_decoder_layers=0 --set BBQRec:start_every_level=True --out=$OUT/bbqrec_start_every_level \
     --adopt=$R/BBQRec-Beauty-Dec-06-2026_06-31-22-5f66e6.json
   ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
