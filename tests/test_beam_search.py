@@ -125,6 +125,8 @@ def test_trie_build_12k_items_partitions_items():
     (0, True, {}), (1, True, {}), (0, False, {}),
     (0, True, {"decoder_start": "last_item", "start_every_level": True}),
     (1, True, {"decoder_start": "last_item", "start_every_level": True, "n_dec_layers": 0}),
+    (2, True, {"decoder_start": "last_item", "history_tokens": "item"}),
+    (2, False, {"history_tokens": "item"}),
 ])
 def test_full_beam_equals_brute_force(seed, use_cache, decoder):
     codes = toy_codes(seed)
@@ -143,6 +145,50 @@ def test_full_beam_equals_brute_force(seed, use_cache, decoder):
     assert torch.equal(leaf, bf_order)  # same ranking (random model: no ties)
     # not renormalised: probabilities of all valid IDs sum to < 1 (mass on invalid IDs)
     assert (lp.exp().sum(1) < 0.999).all()
+
+
+def children_renormalised_brute_force(model, hist, mask, trie):
+    """Per leaf, the sum over levels of the log-softmax over the node's valid children only."""
+    model.eval()
+    out = torch.zeros(hist.shape[0], trie.n_leaves)
+    with torch.no_grad():
+        memory, mm = model.encode(hist, mask)
+        for leaf in range(trie.n_leaves):
+            codes = trie.leaf_codes[leaf]
+            node = torch.zeros(hist.shape[0], dtype=torch.long)
+            for l in range(trie.n_levels):
+                prefix = codes[:l].expand(hist.shape[0], l)
+                logits = model.decode_logits(memory, mm, prefix)
+                cc, ci = trie.children_codes[l][node], trie.children_ids[l][node]
+                s = logits.gather(1, cc.clamp(min=0)).masked_fill(cc < 0, float("-inf"))
+                j = (cc == codes[l]).float().argmax(1, keepdim=True)
+                out[:, leaf] += (s.log_softmax(1).gather(1, j)).squeeze(1)
+                node = ci.gather(1, j).squeeze(1)
+    return out
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_children_level_scores_renormalise_over_valid_ids(use_cache):
+    """level_scores='children' ranks by the product of per-level distributions restricted to
+    the node's children: the valid IDs' probabilities then sum to one, a one-child level adds
+    nothing, and every score matches the teacher-forced computation."""
+    codes = toy_codes(4)
+    trie = SemanticIDTrie(codes)
+    model = toy_model(4)
+    hist, mask = toy_histories(codes, B=4, seed=4)
+    leaf, lp = constrained_beam_search(model, hist, mask, trie, beam_size=trie.n_leaves,
+                                       use_cache=use_cache, level_scores="children")
+    torch.testing.assert_close(lp.exp().sum(1), torch.ones(4), rtol=0, atol=1e-5)
+    expected = children_renormalised_brute_force(model, hist, mask, trie)
+    torch.testing.assert_close(lp, expected.gather(1, leaf), rtol=0, atol=1e-5)
+    assert (lp[:, 1:] <= lp[:, :-1]).all()
+    model_leaf, model_lp = constrained_beam_search(model, hist, mask, trie, beam_size=trie.n_leaves)
+    assert (model_lp.exp().sum(1) < 0.999).all()  # the default is still the model's log p
+    with pytest.raises(ValueError, match="level_scores"):
+        constrained_beam_search(model, hist, mask, trie, beam_size=3, level_scores="item")
+    with pytest.raises(ValueError, match="return_pruned_bound"):
+        constrained_beam_search(model, hist, mask, trie, beam_size=3, level_scores="children",
+                                return_pruned_bound=True)
 
 
 @pytest.mark.parametrize("beam", [1, 3, 10])

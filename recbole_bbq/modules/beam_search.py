@@ -206,6 +206,7 @@ def constrained_beam_search(
     beam_size: int,
     use_cache: bool = True,
     return_pruned_bound: bool = False,
+    level_scores: str = "model",
     **attn_kwargs,
 ):
     """Batched beam search over the IDs in ``trie``; returns leaves and their log-probs.
@@ -247,6 +248,11 @@ def constrained_beam_search(
     """
     if beam_size < 1:
         raise ValueError("beam_size must be >= 1")
+    if level_scores not in ("model", "children"):
+        raise ValueError(f"level_scores must be 'model' or 'children', got {level_scores!r}")
+    if level_scores == "children" and return_pruned_bound:
+        raise ValueError("return_pruned_bound needs level_scores='model' (renormalised scores do "
+                         "not fall monotonically along a path)")
     if trie.n_levels != generator.n_levels:
         raise ValueError(f"trie has {trie.n_levels} levels, generator {generator.n_levels}")
     for l, (ts, gs) in enumerate(zip(trie.level_sizes, generator.level_sizes)):
@@ -281,14 +287,19 @@ def constrained_beam_search(
                 logits = generator.decode_step(state, prev)
             else:
                 logits = generator.decode_logits(memory, memory_mask, prefix.reshape(B * K_cur, l))
-            logp = torch.log_softmax(logits.float(), dim=-1).view(B, K_cur, -1)
             alive = node >= 0  # [B, K_cur]
             safe_node = node.clamp(min=0)
             ch_codes = trie.children_codes[l][safe_node]  # [B, K_cur, C]
             ch_ids = trie.children_ids[l][safe_node]
             C = ch_codes.shape[-1]
             valid = (ch_codes >= 0) & alive.unsqueeze(-1)
-            cand = score.unsqueeze(-1) + logp.gather(-1, ch_codes.clamp(min=0))
+            if level_scores == "model":
+                logp = torch.log_softmax(logits.float(), dim=-1).view(B, K_cur, -1)
+                child_logp = logp.gather(-1, ch_codes.clamp(min=0))
+            else:
+                child_logits = logits.float().view(B, K_cur, -1).gather(-1, ch_codes.clamp(min=0))
+                child_logp = torch.log_softmax(child_logits.masked_fill(~valid, neg_inf), dim=-1)
+            cand = score.unsqueeze(-1) + child_logp
             cand = cand.masked_fill(~valid, neg_inf).view(B, K_cur * C)
             k = min(beam_size, K_cur * C)
             if return_pruned_bound and k < K_cur * C:  # the best candidate left out

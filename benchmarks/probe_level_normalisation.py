@@ -1,0 +1,152 @@
+"""Probe: how much does a trained generator lose to probability mass on IDs that do not exist?
+
+A generative recommender is trained with one cross-entropy per level over the level's whole
+vocabulary, so ``p(c_l | c_<l, history)`` also covers tokens that no item continues with
+after ``c_<l``. The beam search ranks items by the product of those full-vocabulary
+probabilities (``log p(ID | history)``, the model's own score). For BBQRec, whose level
+tokens are near-private tuples (a level-1 token has one child for most items), every level
+after the first must *memorise* the catalogue's trie: whatever mass a level leaks onto
+non-existent continuations is a penalty on that item, largest for rarely trained items.
+
+This probe scores the same trained checkpoint two ways, without training anything:
+
+* ``model``: the search as trained and evaluated (``level_scores="model"``);
+* ``children``: each level's softmax restricted to the node's valid children
+  (``level_scores="children"``), so a one-child level costs nothing;
+
+and reports, for the split's targets, the mean ``log p`` per level under each, the mass each
+level puts on the target node's valid children, and the share of target paths whose level
+has a single child. If ``children`` ranks much better, the per-level objective's leak onto
+non-existent IDs is where recall goes; if the two tie, it is not.
+
+    python benchmarks/probe_level_normalisation.py saved/<run>.pth [saved/<run2>.pth ...] \\
+        [--split valid|test] [--users 100000] [--threads 2] [--out probe.json]
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recbole_bbq.model import generative  # noqa: E402
+from recbole_bbq.modules.beam_search import constrained_beam_search  # noqa: E402
+from recbole_bbq.recommend import load_trained  # noqa: E402  (installs RecBole's shims first)
+from recbole.data import data_preparation  # noqa: E402
+
+TOPK = (5, 10)
+
+
+@torch.no_grad()
+def ranking_metrics(model, batches, level_scores):
+    """R@k / N@k (k = 5, 10) of the full-catalogue beam search under ``level_scores``."""
+    generative.constrained_beam_search = functools.partial(
+        constrained_beam_search, level_scores=level_scores)
+    try:
+        sums = {f"{m}@{k}": 0.0 for k in TOPK for m in ("recall", "ndcg")}
+        users, hits10 = 0, []
+        for interaction, _, _, positive_i in batches:
+            scores = model.full_sort_predict(interaction)
+            scores[:, 0] = float("-inf")
+            top = scores.topk(max(TOPK), dim=1).indices
+            match = top == positive_i[:, None]
+            rank = match.float().argmax(1)
+            found = match.any(1)
+            for k in TOPK:
+                hit = found & (rank < k)
+                sums[f"recall@{k}"] += float(hit.sum())
+                sums[f"ndcg@{k}"] += float((hit.float() / torch.log2(rank.float() + 2.0)).sum())
+            users += len(positive_i)
+            hits10.append(found)
+    finally:
+        generative.constrained_beam_search = constrained_beam_search
+    return {k: v / users for k, v in sums.items()}, torch.cat(hits10)
+
+
+@torch.no_grad()
+def target_levels(model, batches):
+    """Per level, over the targets: mean log p (full vocabulary), mean log p restricted to the
+    node's children, mean log of the mass on the valid children, share of one-child nodes."""
+    trie, codes_of = model.trie, model.item_codes
+    L = trie.n_levels
+    acc = {k: [0.0] * L for k in ("log_p", "log_p_children", "log_mass_on_children", "one_child")}
+    n = 0
+    for interaction, _, _, positive_i in batches:
+        targets = codes_of[positive_i]
+        for rows, seq, codes, mask in model._length_buckets(interaction):
+            logits = model.generator(codes, mask, targets[rows],
+                                     **model.generator_attention_kwargs(seq))
+            node = torch.zeros(len(rows), dtype=torch.long)
+            for l, lg in enumerate(logits):
+                lp = torch.log_softmax(lg.float(), dim=-1)
+                cc, ci = trie.children_codes[l][node], trie.children_ids[l][node]
+                valid = cc >= 0
+                child_lp = lp.gather(1, cc.clamp(min=0)).masked_fill(~valid, float("-inf"))
+                mass = torch.logsumexp(child_lp, dim=1)
+                tgt = targets[rows, l]
+                j = (cc == tgt[:, None]).float().argmax(1, keepdim=True)
+                acc["log_p"][l] += float(lp.gather(1, tgt[:, None]).sum())
+                acc["log_p_children"][l] += float((child_lp.gather(1, j).squeeze(1) - mass).sum())
+                acc["log_mass_on_children"][l] += float(mass.sum())
+                acc["one_child"][l] += float((valid.sum(1) == 1).sum())
+                node = ci.gather(1, j).squeeze(1)
+        n += len(positive_i)
+    return {k: [round(v / n, 4) for v in vals] for k, vals in acc.items()}
+
+
+def probe(checkpoint, split, users, batch_size):
+    trained = load_trained(checkpoint)
+    model, config = trained.model, trained.config
+    config["eval_batch_size"] = batch_size
+    _, valid_data, test_data = data_preparation(config, trained.dataset)
+    data = valid_data if split == "valid" else test_data
+    batches, seen = [], 0
+    for batch in data:
+        batches.append(batch)
+        seen += len(batch[3])
+        if seen >= users:
+            break
+    report = {"checkpoint": checkpoint, "model": config["model"], "split": split,
+              "users": sum(len(b[3]) for b in batches), "beam_size": model.beam_size,
+              "level_sizes": list(model.trie.level_sizes)}
+    t0 = time.perf_counter()
+    report["levels"] = target_levels(model, batches)
+    base, base_hits = ranking_metrics(model, batches, "model")
+    other, other_hits = ranking_metrics(model, batches, "children")
+    report["scores_model"] = {k: round(v, 4) for k, v in base.items()}
+    report["scores_children"] = {k: round(v, 4) for k, v in other.items()}
+    report["children_over_model"] = {k: round(other[k] / base[k], 4) if base[k] else math.nan
+                                     for k in base}
+    report["users_gained_hit@10"] = int((other_hits & ~base_hits).sum())
+    report["users_lost_hit@10"] = int((base_hits & ~other_hits).sum())
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoints", nargs="+", help="trained generative-model checkpoints")
+    parser.add_argument("--split", choices=("valid", "test"), default="valid")
+    parser.add_argument("--users", type=int, default=100000, help="first users of the split")
+    parser.add_argument("--batch_size", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None, help="write the reports as JSON here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    reports = []
+    for checkpoint in args.checkpoints:
+        reports.append(probe(checkpoint, args.split, args.users, args.batch_size))
+        print(json.dumps(reports[-1], indent=2), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
