@@ -18,7 +18,7 @@ import yaml
 from recbole.config import Config as RecBoleConfig
 
 from recbole_bbq import compat  # importing the package has applied compat.apply()
-from recbole_bbq.modules.generator import DECODER_STARTS, FIRST_LEVEL_READOUTS
+from recbole_bbq.modules.generator import DECODER_STARTS, FIRST_LEVEL_READOUTS, HISTORY_TOKENS
 from recbole_bbq.trainer.schedule import WEIGHT_DECAY_SCOPES
 
 
@@ -218,6 +218,7 @@ class Config(RecBoleConfig):
         one_of("rq_level_reduction", ("sum", "mean"))
         one_of("decoder_start", DECODER_STARTS)
         one_of("first_level_readout", FIRST_LEVEL_READOUTS)
+        one_of("history_tokens", HISTORY_TOKENS)
         bos_start = (c.get("decoder_start") or "bos") == "bos"  # the start reads no history
         if c.get("first_level_readout") == "start" and bos_start:
             raise ConfigError("first_level_readout: start needs decoder_start: last_item; BOS "

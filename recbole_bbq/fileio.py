@@ -47,6 +47,7 @@ VALUES_BEFORE_KEYS_EXISTED = {
     "final_dropout": True,        # the encoder's and decoder's normed outputs dropped (T5)
     "input_norm": False,          # the encoder's input embeddings summed, not normalised
     "start_every_level": False,   # the start added to the decoder's first position only
+    "history_tokens": "levels",   # every level token of a history item its own encoder position
 }
 
 

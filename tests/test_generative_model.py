@@ -68,7 +68,8 @@ def test_generator_init_tying_output_bias_and_start_keys_reach_the_generator(
         config = Config("TIGER", "synth", config_dict={
             **tiny_config(tmp_path, synthetic_data_path), "generator_init": init,
             "tie_embeddings": tie, "output_bias": False, "decoder_start": start,
-            "first_level_readout": readout, "start_every_level": start == "last_item"})
+            "first_level_readout": readout, "start_every_level": start == "last_item",
+            "history_tokens": "item" if init == "t5" else "levels"})
         dataset = create_dataset(config)
         train, _, _ = data_preparation(config, dataset)
         model = TIGER(config, train.dataset)
@@ -81,6 +82,7 @@ def test_generator_init_tying_output_bias_and_start_keys_reach_the_generator(
     assert (inits["normal"].first_level_readout, inits["t5"].first_level_readout) == (
         "decoder", "start")
     assert inits["t5"].start_every_level and not inits["normal"].start_every_level
+    assert (inits["normal"].history_tokens, inits["t5"].history_tokens) == ("levels", "item")
     assert inits["normal"].heads is not None and inits["t5"].heads is None
     assert all(head.bias is None for head in inits["normal"].heads)  # output_bias: False
     assert inits["t5"].token_emb[0].weight.std() > 10 * inits["normal"].token_emb[0].weight.std()

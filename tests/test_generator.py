@@ -251,6 +251,41 @@ def test_start_every_level_puts_the_history_into_every_levels_input(n_dec_layers
         tiny(decoder_start="bos", start_every_level=True)
 
 
+@pytest.mark.parametrize("start", ["bos", "last_item"])
+def test_history_tokens_item_encodes_one_position_per_item(start):
+    """``history_tokens="item"``: one encoder position per history item, the sum of its level
+    tokens' (token + level) embeddings plus the item's position, with the same weights as
+    ``"levels"``; padded items stay masked, the last-item start reads the newest item's one
+    state, and the beam search's step path still matches teacher forcing."""
+    torch.manual_seed(0)
+    m = tiny(n_dec_layers=1, decoder_start=start, history_tokens="item", input_norm=True).eval()
+    codes, mask, target = batch(seed=10)
+    memory, mmask = m.encode(codes, mask)
+    assert memory.shape == (codes.shape[0], codes.shape[1], 32) and torch.equal(mmask, mask)
+    x = sum(m.token_emb[l](codes[..., l] * mask) + m.level_emb.weight[l] for l in range(len(LEVELS)))
+    x = m.input_norm(x + m.position_emb(m.history_positions(mask)))
+    torch.testing.assert_close(memory, m.encoder(x, mask))
+    if start == "last_item":
+        newest = mask.long().cumsum(1).argmax(1)
+        expected = m.bos_emb + memory[torch.arange(len(mask)), newest] * mask.any(1, keepdim=True)
+        torch.testing.assert_close(m.start_input(memory, mmask), expected)
+    # the same weights read per level give other logits
+    logits = m(codes, mask, target)
+    m.history_tokens = "levels"
+    per_level = m(codes, mask, target)
+    m.history_tokens = "item"
+    assert not torch.allclose(per_level[0], logits[0])
+    moved = logits_after_history_change(m, codes, mask, target)
+    assert not torch.allclose(moved[0][0], logits[0][0])
+    state = m.start_decoding(memory, mmask)
+    torch.testing.assert_close(m.decode_step(state), logits[0], rtol=1e-5, atol=1e-5)
+    for l in range(1, len(LEVELS)):
+        torch.testing.assert_close(m.decode_step(state, target[:, l - 1]), logits[l],
+                                   rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="history_tokens must be one of"):
+        tiny(history_tokens="items")
+
+
 def test_first_level_from_the_start_later_levels_through_the_decoder():
     """``first_level_readout="start"``: level 0 is SASRec's readout of the start (as with no
     decoder layers); the later levels still read the history through the decoder layers,

@@ -57,6 +57,7 @@ def data_path(tmp_path):
     ({"n_decoder_layers": 0}, r"n_decoder_layers: 0 needs decoder_start: last_item"),
     ({"first_level_readout": "start"}, r"first_level_readout: start needs decoder_start: last_item"),
     ({"first_level_readout": "encoder"}, r"first_level_readout must be decoder or start, got 'encoder'"),
+    ({"history_tokens": "items"}, r"history_tokens must be levels or item, got 'items'"),
     ({"n_decoder_layers": -1}, r"n_decoder_layers must be an integer >= 0, got -1"),
     ({"weight_decay_scope": "matrix"}, r"weight_decay_scope must be all or matrices or hidden, got 'matrix'"),
 ])

@@ -56,23 +56,28 @@ def test_ones_embedding_is_exactly_plain_attention():
     assert torch.allclose(got, expected, atol=1e-6)
 
 
-def test_matches_the_per_token_pair_definition():
-    """Efficient grouping == naive sum_j w_ij * (e_(item i, item j) (.) v_j) per head."""
+@pytest.mark.parametrize("levels", [L, 1], ids=["a token per level", "a token per item"])
+def test_matches_the_per_token_pair_definition(levels):
+    """Efficient grouping == naive sum_j w_ij * (e_(item i, item j) (.) v_j) per head, with
+    each item's L level tokens as positions (TIGER's layout) or one position per item
+    (``history_tokens="item"``)."""
     plain, sim = pair()
     with torch.no_grad():
         sim.sim_embedding.weight.normal_()
     x, item_mask, buckets = inputs(1)
-    token_mask = item_mask.repeat_interleave(L, dim=1)
+    x = x[:, : T * levels]
+    S = T * levels
+    token_mask = item_mask.repeat_interleave(levels, dim=1)
     got = sim(x, x, key_mask=token_mask, item_sim_buckets=buckets)
     assert not torch.allclose(got, plain(x, x, key_mask=token_mask), atol=1e-3)
 
     q, (k, v) = sim._split(sim.q_proj(x)), sim.project_kv(x)
     w = sim.attention_weights(q, k, key_mask=token_mask)  # [B, H, S, S]
-    item = torch.arange(T * L) // L
+    item = torch.arange(S) // levels
     e = sim.sim_embedding(buckets[:, item][:, :, item])  # [B, S, S, H*DH]
-    e = e.view(B, T * L, T * L, H, DH).permute(0, 3, 1, 2, 4)  # [B, H, S, S, DH]
+    e = e.view(B, S, S, H, DH).permute(0, 3, 1, 2, 4)  # [B, H, S, S, DH]
     naive = (w.unsqueeze(-1) * e * v.unsqueeze(2)).sum(3)  # [B, H, S, DH]
-    naive = sim.o_proj(naive.transpose(1, 2).reshape(B, T * L, H * DH))
+    naive = sim.o_proj(naive.transpose(1, 2).reshape(B, S, H * DH))
     assert torch.allclose(got, naive, atol=1e-5)
 
 

@@ -170,6 +170,7 @@ class GenerativeRecommender(SequentialRecommender):
             final_dropout=bool(c["final_dropout"]),
             input_norm=bool(c["input_norm"]),
             start_every_level=bool(c["start_every_level"]),
+            history_tokens=c["history_tokens"] or "levels",
             **extra,
         )
 

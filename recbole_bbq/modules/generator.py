@@ -36,7 +36,7 @@ encoder self-attention module (never to the decoder). To swap the attention, pas
 same constructor arguments) or, for a different layer, ``encoder_layer_cls`` (same
 constructor signature as :class:`EncoderLayer`). In ``combine`` the token axis has length
 ``S = T * n_levels`` laid out item-major: token ``s`` belongs to history slot ``s //
-n_levels`` and level ``s % n_levels``. A module with its own initialisation (e.g. an
+n_levels`` and level ``s % n_levels`` (``S = T`` under ``history_tokens="item"``). A module with its own initialisation (e.g. an
 embedding that must start at ones) defines ``init_own_parameters()``, which
 :meth:`SemanticIDGenerator.reset_parameters` calls after its generic normal init.
 
@@ -64,10 +64,12 @@ __all__ = [
     "DecoderState",
     "DECODER_STARTS",
     "FIRST_LEVEL_READOUTS",
+    "HISTORY_TOKENS",
 ]
 
 DECODER_STARTS = ("bos", "last_item")
 FIRST_LEVEL_READOUTS = ("decoder", "start")
+HISTORY_TOKENS = ("levels", "item")
 
 
 def _make_norm(kind: str, d_model: int, eps: float = 1e-6) -> nn.Module:
@@ -512,6 +514,11 @@ class SemanticIDGenerator(nn.Module):
             level, instead of from the token alone (docs/RESULTS.md, "The start at every
             level"). The copies at the later positions are dropped with the token they are
             added to, also under ``final_dropout=False``.
+        history_tokens: how a history item enters the encoder. ``"levels"`` (TIGER): each of
+            its ``L`` level tokens is an encoder position of its own, so the memory holds ``T
+            * L`` tokens. ``"item"``: one position per item, the sum of its level tokens'
+            embeddings, as SASRec reads one embedding per item (docs/RESULTS.md, "One encoder
+            position per history item"). The weights are the same either way.
     """
 
     def __init__(
@@ -539,6 +546,7 @@ class SemanticIDGenerator(nn.Module):
         final_dropout: bool = True,
         input_norm: bool = False,
         start_every_level: bool = False,
+        history_tokens: str = "levels",
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -567,6 +575,9 @@ class SemanticIDGenerator(nn.Module):
         if start_every_level and decoder_start == "bos":
             raise ValueError("start_every_level needs decoder_start='last_item': BOS added to "
                              "every position would be one more constant, the same for every user")
+        if history_tokens not in HISTORY_TOKENS:
+            raise ValueError(f"history_tokens must be one of {HISTORY_TOKENS}, got {history_tokens!r}")
+        self.history_tokens = history_tokens
         self.decoder_start = decoder_start
         self.first_level_readout = first_level_readout
         self.start_every_level = bool(start_every_level)
@@ -656,6 +667,11 @@ class SemanticIDGenerator(nn.Module):
             return codes.new_zeros(codes.shape + (self.d_model,), dtype=self.bos_emb.dtype)
         return torch.stack(out, dim=-2)
 
+    @property
+    def memory_tokens_per_item(self) -> int:
+        """Encoder positions per history item: ``n_levels``, or 1 with ``history_tokens="item"``."""
+        return 1 if self.history_tokens == "item" else self.n_levels
+
     def history_positions(self, history_mask: torch.Tensor) -> torch.Tensor:
         """Position index (0..max_history-1) of every history slot; 0 at padded slots."""
         mask = history_mask.to(torch.long)
@@ -676,8 +692,8 @@ class SemanticIDGenerator(nn.Module):
             history_mask: BoolTensor ``[B, T]``, True = real item (any padding side).
             **attn_kwargs: passed to every encoder self-attention ``combine``.
         Returns:
-            ``memory [B, T*n_levels, d_model]`` (zero at padded tokens) and
-            ``memory_mask [B, T*n_levels]`` (True = real token).
+            ``memory [B, T*k, d_model]`` (zero at padded tokens) and ``memory_mask [B, T*k]``
+            (True = real token), ``k`` = :attr:`memory_tokens_per_item`.
         """
         if history_codes.dim() != 3 or history_codes.shape[-1] != self.n_levels:
             raise ValueError(
@@ -689,11 +705,14 @@ class SemanticIDGenerator(nn.Module):
         mask = history_mask.to(torch.bool)
         codes = history_codes.masked_fill(~mask.unsqueeze(-1), 0)
         x = self.embed_level_tokens(codes)  # [B, T, L, d]
+        k = self.memory_tokens_per_item
+        if k == 1:
+            x = x.sum(dim=2, keepdim=True)
         x = x + self.position_emb(self.history_positions(mask)).unsqueeze(2)
-        x = x.reshape(b, t * L, self.d_model)
+        x = x.reshape(b, t * k, self.d_model)
         if self.input_norm is not None:
             x = self.input_norm(x)
-        token_mask = mask.unsqueeze(-1).expand(b, t, L).reshape(b, t * L)
+        token_mask = mask.unsqueeze(-1).expand(b, t, k).reshape(b, t * k)
         memory = self.encoder(x, token_mask, **attn_kwargs)
         return memory, token_mask
 
@@ -704,7 +723,7 @@ class SemanticIDGenerator(nn.Module):
         start = self.bos_emb.expand(b, self.d_model)
         if self.decoder_start == "bos":
             return start
-        L = self.n_levels
+        L = self.memory_tokens_per_item
         t = memory.shape[1] // L
         item_mask = memory_mask.reshape(b, t, L)[..., 0]
         # slots run oldest -> newest whatever the padding side: the last real slot is the newest
