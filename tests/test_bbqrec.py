@@ -276,11 +276,13 @@ def test_e_variant_inherits_the_codebook_geometry(workdir):
                               atol=1e-2)
 
 
-def test_reloaded_best_checkpoint_reproduces_the_test_metrics(workdir):
-    """item_vectors (the similarity buffers) travel in the checkpoint and are restored."""
+@pytest.mark.parametrize("history_tokens", ["levels", "item"])
+def test_reloaded_best_checkpoint_reproduces_the_test_metrics(workdir, history_tokens):
+    """item_vectors (the similarity buffers) travel in the checkpoint and are restored; with
+    one encoder position per history item too."""
     from recbole_bbq.model import BBQRec
 
-    config_dict = bbq_config(workdir, epochs=2)
+    config_dict = {**bbq_config(workdir, epochs=2), "history_tokens": history_tokens}
     result = run_recbole_bbq("BBQRec", "synth", config_dict=config_dict)
     config = Config("BBQRec", "synth", config_dict=config_dict)
     train, _, test = data_preparation(config, create_dataset(config))
