@@ -294,6 +294,7 @@ def test_reloaded_best_checkpoint_reproduces_the_test_metrics(workdir, history_t
     assert dict(again) == result["test_result"]
     assert model.item_vectors.shape == (model.n_items, 24) and model.item_vectors.abs().sum() > 0
     assert isinstance(model.generator.encoder.layers[0].self_attn, SimilarityAttention)
+    assert model.generator.history_tokens == history_tokens
 
 
 def test_reused_tokenizer_realigns_id_embeddings_by_item_token(workdir):
