@@ -398,6 +398,11 @@ bbqrec_last_item_inherit_input_norm)  # bbqrec_last_item_inherit with the histor
   # latest checkpoint)
   bbqrec_last_item_57e586_models "${BBQ_INHERIT_NORM[@]}" --out=$OUT/bbqrec_last_item_inherit_input_norm --adopt=$R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json
   ;;
+bbqrec_last_item_input_norm)  # bbqrec_last_item_inherit_input_norm without the inherited
+  # codebook embeddings (Table 4's BBQRec at the last-item + input_norm recipe)
+  bbqrec_last_item_57e586_models --set BBQRec:input_norm=True --out=$OUT/bbqrec_last_item_input_norm \
+    --adopt=$R/BBQRec-Beauty-Dec-06-2026_07-31-40-16e346.json
+  ;;
 bbqrec_input_norm_seeds)  # bbqrec_last_item_inherit_input_norm at two seeds: 2020 on stage 1
   # 57e586, 2021 training its own 2-epoch stage 1 in the same command (2bb80c)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
