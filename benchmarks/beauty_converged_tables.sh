@@ -416,6 +416,11 @@ bbqrec_start_every_level)  # bbqrec_last_item_inherit_input_norm without decoder
   bbqrec_last_item_57e586_models "${BBQ_INHERIT_NORM[@]}" --set BBQRec:n_decoder_layers=0 --set BBQRec:start_every_level=True --out=$OUT/bbqrec_start_every_level \
     --adopt=$R/BBQRec-Beauty-Dec-06-2026_06-31-22-5f66e6.json
   ;;
+bbqrec_history_item)  # bbqrec_last_item_inherit_input_norm with one encoder position per
+  # history item (history_tokens: item)
+  bbqrec_last_item_57e586_models "${BBQ_INHERIT_NORM[@]}" --set BBQRec:history_tokens=item --out=$OUT/bbqrec_history_item \
+    --adopt=$R/BBQRec-Beauty-Dec-06-2026_08-15-53-279494.json
+  ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
