@@ -19,8 +19,14 @@ level puts on the target node's valid children, and the share of target paths wh
 has a single child. If ``children`` ranks much better, the per-level objective's leak onto
 non-existent IDs is where recall goes; if the two tie, it is not.
 
+With ``--atomic saved/<atomic-ID run>.pth`` (a generator trained on one private token per item,
+``benchmarks/atomic_ids.py``) it also compares the first level with that control target by
+target: the target's level-1 log p against the control's log p of the same item, and of the
+group of items sharing the target's level-1 token (the control's probability summed over the
+group), separately for targets whose level-1 token is private and shared.
+
     python benchmarks/probe_level_normalisation.py saved/<run>.pth [saved/<run2>.pth ...] \\
-        [--split valid|test] [--users 100000] [--threads 2] [--out probe.json]
+        [--atomic saved/<atomic run>.pth] [--split valid|test] [--users 100000] [--threads 2] [--out probe.json]
 """
 from __future__ import annotations
 
@@ -101,18 +107,66 @@ def target_levels(model, batches):
     return {k: [round(v / n, 4) for v in vals] for k, vals in acc.items()}
 
 
-def probe(checkpoint, split, users, batch_size):
+def load_split(checkpoint, split, users, batch_size):
+    """The trained model and the first ``users`` users' full-sort batches of ``split``."""
     trained = load_trained(checkpoint)
     model, config = trained.model, trained.config
     config["eval_batch_size"] = batch_size
     _, valid_data, test_data = data_preparation(config, trained.dataset)
-    data = valid_data if split == "valid" else test_data
     batches, seen = [], 0
-    for batch in data:
+    for batch in valid_data if split == "valid" else test_data:
         batches.append(batch)
         seen += len(batch[3])
         if seen >= users:
             break
+    return model, config, batches
+
+
+@torch.no_grad()
+def first_level_log_probs(model, batches):
+    """``[n_users, level_sizes[0]]`` teacher-forced level-1 log-probabilities, and the targets."""
+    rows_out, targets_out = [], []
+    for interaction, _, _, positive_i in batches:
+        targets = model.item_codes[positive_i]
+        out = torch.empty(len(positive_i), model.generator.level_sizes[0])
+        for rows, seq, codes, mask in model._length_buckets(interaction):
+            logits = model.generator(codes, mask, targets[rows],
+                                     **model.generator_attention_kwargs(seq))
+            out[rows] = torch.log_softmax(logits[0].float(), dim=-1)
+        rows_out.append(out)
+        targets_out.append(positive_i)
+    return torch.cat(rows_out), torch.cat(targets_out)
+
+
+def against_atomic(model, batches, atomic, atomic_batches):
+    """Mean level-1 log p of the targets against the atomic control's, for private and shared
+    level-1 tokens (see the module docstring)."""
+    lp, items = first_level_log_probs(model, batches)
+    atomic_lp, atomic_items = first_level_log_probs(atomic, atomic_batches)
+    if not torch.equal(items, atomic_items):
+        raise ValueError("the atomic checkpoint's split holds other targets (another dataset?)")
+    first = model.item_codes[:, 0]
+    n_tokens = model.generator.level_sizes[0]
+    group_size = torch.bincount(first[1:], minlength=n_tokens)
+    # the control's probability of every level-1 group: its item probabilities summed per token
+    item_lp = atomic_lp[:, atomic.item_codes[1:, 0]]  # [users, items 1..n-1]
+    group_p = torch.zeros(len(items), n_tokens).index_add_(1, first[1:], item_lp.exp())
+    token = first[items]
+    rows = torch.arange(len(items))
+    mine, group = lp[rows, token], group_p[rows, token].clamp_min(1e-30).log()
+    item = atomic_lp[rows, atomic.item_codes[items, 0]]
+    report = {}
+    for name, sel in (("private", group_size[token] == 1), ("shared", group_size[token] > 1)):
+        report[name] = {"targets": int(sel.sum()),
+                        "level1_log_p": round(float(mine[sel].mean()), 4),
+                        "atomic_group_log_p": round(float(group[sel].mean()), 4),
+                        "atomic_item_log_p": round(float(item[sel].mean()), 4),
+                        "share_above_atomic_group": round(float((mine[sel] > group[sel]).float().mean()), 4)}
+    return report
+
+
+def probe(checkpoint, split, users, batch_size, atomic=None):
+    model, config, batches = load_split(checkpoint, split, users, batch_size)
     report = {"checkpoint": checkpoint, "model": config["model"], "split": split,
               "users": sum(len(b[3]) for b in batches), "beam_size": model.beam_size,
               "level_sizes": list(model.trie.level_sizes)}
@@ -126,6 +180,10 @@ def probe(checkpoint, split, users, batch_size):
                                      for k in base}
     report["users_gained_hit@10"] = int((other_hits & ~base_hits).sum())
     report["users_lost_hit@10"] = int((base_hits & ~other_hits).sum())
+    if atomic is not None:
+        report["atomic_checkpoint"] = atomic
+        report["level1_against_atomic"] = against_atomic(
+            model, batches, *load_split(atomic, split, users, batch_size)[::2])
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
@@ -133,6 +191,8 @@ def probe(checkpoint, split, users, batch_size):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoints", nargs="+", help="trained generative-model checkpoints")
+    parser.add_argument("--atomic", default=None,
+                        help="an atomic-ID control's checkpoint to compare level 1 with")
     parser.add_argument("--split", choices=("valid", "test"), default="valid")
     parser.add_argument("--users", type=int, default=100000, help="first users of the split")
     parser.add_argument("--batch_size", type=int, default=512)
@@ -142,7 +202,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     reports = []
     for checkpoint in args.checkpoints:
-        reports.append(probe(checkpoint, args.split, args.users, args.batch_size))
+        reports.append(probe(checkpoint, args.split, args.users, args.batch_size, args.atomic))
         print(json.dumps(reports[-1], indent=2), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")

@@ -175,3 +175,35 @@ def test_target_popularity_probe_reports_what_the_top_lists_hold():
     report = probe.recommended_popularity(recommended[0].numpy(), counts)
     assert report == {"median_train_count": 10.0, "share_over_50": pytest.approx(2 / 7),
                       "share_at_most_5": pytest.approx(3 / 7), "distinct_items": 5}
+
+
+def test_level_normalisation_probe_compares_level_one_with_the_atomic_groups(monkeypatch):
+    """Level 1 against the atomic control: a private token is compared with its item's
+    probability, a shared one with the probability summed over the items sharing it."""
+    from types import SimpleNamespace
+
+    probe = _probe_module("probe_level_normalisation")
+    # items 1..4; level-1 tokens: item 1 -> 0 (private), items 2, 3 -> 1 (shared), item 4 -> 2
+    codes = torch.tensor([[-1, -1], [0, 0], [1, 0], [1, 1], [2, 0]])
+    model = SimpleNamespace(item_codes=codes, generator=SimpleNamespace(level_sizes=[3, 2]))
+    atomic = SimpleNamespace(item_codes=torch.tensor([[-1], [3], [2], [1], [0]]),
+                             generator=SimpleNamespace(level_sizes=[4]))
+    targets = torch.tensor([1, 2])  # one private target, one shared
+    mine = torch.log(torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]))
+    # the control's probabilities by its own token: item 1 = token 3, 2 = 2, 3 = 1, 4 = 0
+    theirs = torch.log(torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.4, 0.25, 0.25, 0.1]]))
+    outputs = {id(model): (mine, targets), id(atomic): (theirs, targets)}
+    monkeypatch.setattr(probe, "first_level_log_probs", lambda m, batches: outputs[id(m)])
+    report = probe.against_atomic(model, None, atomic, None)
+    assert report["private"]["targets"] == 1 and report["shared"]["targets"] == 1
+    assert report["private"]["level1_log_p"] == pytest.approx(np.log(0.5), abs=1e-4)
+    assert report["private"]["atomic_group_log_p"] == pytest.approx(np.log(0.4), abs=1e-4)
+    assert report["private"]["atomic_item_log_p"] == pytest.approx(np.log(0.4), abs=1e-4)
+    assert report["private"]["share_above_atomic_group"] == 1.0
+    assert report["shared"]["level1_log_p"] == pytest.approx(np.log(0.6), abs=1e-4)
+    # items 2 and 3 together: 0.25 + 0.25
+    assert report["shared"]["atomic_group_log_p"] == pytest.approx(np.log(0.5), abs=1e-4)
+    assert report["shared"]["atomic_item_log_p"] == pytest.approx(np.log(0.25), abs=1e-4)
+    with pytest.raises(ValueError, match="other targets"):
+        outputs[id(atomic)] = (theirs, torch.tensor([1, 3]))
+        probe.against_atomic(model, None, atomic, None)
