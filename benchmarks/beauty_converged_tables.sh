@@ -370,6 +370,13 @@ tiger_last_item_input_norm)  # TIGER as table2_current's seed 2020 (overlay T5 o
     --set TIGER:decoder_start=last_item --set TIGER:input_norm=True \
     --out=$OUT/tiger_last_item_input_norm --adopt=$R/TIGER-Beauty-Dec-06-2026_05-02-37-1ee18b.json
   ;;
+tiger_history_item)  # tiger_last_item_input_norm with one encoder position per history item
+  # (history_tokens: item), on 1ee18b's stage 1 loaded instead of retrained
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
+    --set TIGER:decoder_start=last_item --set TIGER:input_norm=True --set TIGER:history_tokens=item \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-06-2026_05-02-37-1ee18b-tokenizer.pth \
+    --out=$OUT/tiger_history_item --adopt=$R/TIGER-Beauty-Dec-06-2026_08-43-18-87082b.json
+  ;;
 bbqrec_last_item)  # BBQRec as in table4_tied (tied, 20 epochs, stage 1 1fa13c at seed 2020; 978f3b
   # at 2021) with decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
