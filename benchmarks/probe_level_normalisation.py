@@ -141,6 +141,10 @@ def first_level_log_probs(model, batches):
 def against_atomic(model, batches, atomic, atomic_batches):
     """Mean level-1 log p of the targets against the atomic control's, for private and shared
     level-1 tokens (see the module docstring)."""
+    atomic_codes = atomic.item_codes[1:, 0]
+    if len(atomic.generator.level_sizes) != 1 or len(atomic_codes.unique()) != len(atomic_codes):
+        raise ValueError("--atomic needs a run on atomic IDs (one level, one token per item; "
+                         "benchmarks/atomic_ids.py)")
     lp, items = first_level_log_probs(model, batches)
     atomic_lp, atomic_items = first_level_log_probs(atomic, atomic_batches)
     if not torch.equal(items, atomic_items):
@@ -156,12 +160,13 @@ def against_atomic(model, batches, atomic, atomic_batches):
     mine, group = lp[rows, token], group_p[rows, token].clamp_min(1e-30).log()
     item = atomic_lp[rows, atomic.item_codes[items, 0]]
     report = {}
+    def mean(values):  # None, not NaN, where no target falls in the group (valid JSON)
+        return round(float(values.float().mean()), 4) if len(values) else None
+
     for name, sel in (("private", group_size[token] == 1), ("shared", group_size[token] > 1)):
-        report[name] = {"targets": int(sel.sum()),
-                        "level1_log_p": round(float(mine[sel].mean()), 4),
-                        "atomic_group_log_p": round(float(group[sel].mean()), 4),
-                        "atomic_item_log_p": round(float(item[sel].mean()), 4),
-                        "share_above_atomic_group": round(float((mine[sel] > group[sel]).float().mean()), 4)}
+        report[name] = {"targets": int(sel.sum()), "level1_log_p": mean(mine[sel]),
+                        "atomic_group_log_p": mean(group[sel]), "atomic_item_log_p": mean(item[sel]),
+                        "share_above_atomic_group": mean(mine[sel] > group[sel])}
     return report
 
 

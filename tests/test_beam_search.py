@@ -186,9 +186,12 @@ def test_children_level_scores_renormalise_over_valid_ids(use_cache):
     assert (model_lp.exp().sum(1) < 0.999).all()  # the default is still the model's log p
     with pytest.raises(ValueError, match="level_scores"):
         constrained_beam_search(model, hist, mask, trie, beam_size=3, level_scores="item")
-    with pytest.raises(ValueError, match="return_pruned_bound"):
-        constrained_beam_search(model, hist, mask, trie, beam_size=3, level_scores="children",
-                                return_pruned_bound=True)
+    # a dropped prefix still bounds every ID below it
+    leaf3, lp3, bound = constrained_beam_search(model, hist, mask, trie, beam_size=3,
+                                                level_scores="children", return_pruned_bound=True)
+    unseen = torch.ones_like(expected, dtype=torch.bool).scatter_(1, leaf3, False)
+    assert torch.isfinite(bound).all()
+    assert (expected.masked_fill(~unseen, float("-inf")).max(1).values <= bound + 1e-5).all()
 
 
 @pytest.mark.parametrize("beam", [1, 3, 10])

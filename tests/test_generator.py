@@ -116,10 +116,12 @@ def test_t5_init_scales_embeddings_to_one_and_weights_by_fan_in():
         SemanticIDGenerator([4], max_history=2, init="xavier")
 
 
-@pytest.mark.parametrize("start", ["bos", "last_item"])
-def test_padding_invariance_and_side(start):
+@pytest.mark.parametrize("start, history_tokens", [("bos", "levels"), ("last_item", "levels"),
+                                                   ("bos", "item"), ("last_item", "item")])
+def test_padding_invariance_and_side(start, history_tokens):
     torch.manual_seed(0)
-    m = tiny(n_enc_layers=2, n_dec_layers=2, decoder_start=start).eval()
+    m = tiny(n_enc_layers=2, n_dec_layers=2, decoder_start=start, history_tokens=history_tokens,
+             input_norm=history_tokens == "item").eval()
     codes, mask, target = batch(seed=2)
     ref = m(codes, mask, target)
     noisy = codes.clone()
@@ -391,9 +393,10 @@ def test_input_norm_makes_the_encoder_blind_to_the_input_embeddings_scale():
     assert tiny(input_norm=True).input_norm is not None and tiny().input_norm is None
 
 
-def test_all_padding_rows_no_nan():
+@pytest.mark.parametrize("history_tokens", ["levels", "item"])
+def test_all_padding_rows_no_nan(history_tokens):
     torch.manual_seed(0)
-    m = tiny()
+    m = tiny(history_tokens=history_tokens)
     codes, mask, target = batch(seed=3)
     mask[1] = False
     mask[3] = False

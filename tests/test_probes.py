@@ -204,6 +204,14 @@ def test_level_normalisation_probe_compares_level_one_with_the_atomic_groups(mon
     # items 2 and 3 together: 0.25 + 0.25
     assert report["shared"]["atomic_group_log_p"] == pytest.approx(np.log(0.5), abs=1e-4)
     assert report["shared"]["atomic_item_log_p"] == pytest.approx(np.log(0.25), abs=1e-4)
+    # only private targets: the shared group reports None, not NaN
+    outputs[id(model)] = (mine[:1], targets[:1])
+    outputs[id(atomic)] = (theirs[:1], targets[:1])
+    assert probe.against_atomic(model, None, atomic, None)["shared"] == {
+        "targets": 0, "level1_log_p": None, "atomic_group_log_p": None, "atomic_item_log_p": None,
+        "share_above_atomic_group": None}
     with pytest.raises(ValueError, match="other targets"):
         outputs[id(atomic)] = (theirs, torch.tensor([1, 3]))
         probe.against_atomic(model, None, atomic, None)
+    with pytest.raises(ValueError, match="atomic IDs"):
+        probe.against_atomic(model, None, model, None)  # a three-level run is no atomic control

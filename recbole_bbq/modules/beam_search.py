@@ -10,12 +10,15 @@ evaluator expects.
 Scores are true model log-probabilities
 ---------------------------------------
 At every level the log-softmax is taken over the level's FULL vocabulary and only then are
-the allowed children gathered; the distribution is NOT renormalised over the allowed
-children. A beam's score is therefore ``log p(ID | history) = sum_l log p(c_l | c_<l,
+the allowed children gathered; by default (``level_scores="model"``) the distribution is NOT
+renormalised over the allowed children. A beam's score is therefore ``log p(ID | history) = sum_l log p(c_l | c_<l,
 history)`` under the trained model, exactly what scoring every item's ID by teacher forcing
 would give. Renormalising would inflate IDs whose prefix has few valid continuations (a
 prefix with a single child would pass its whole mass on, whatever the model thinks of that
 child) and would make the search rank by a quantity the model was never trained to output.
+``level_scores="children"`` does exactly that, as a diagnostic
+(``benchmarks/probe_level_normalisation.py``): each level's softmax restricted to the node's
+valid children, so the scores of all valid IDs sum to one.
 
 Beam size and the number of finite scores
 -----------------------------------------
@@ -215,8 +218,8 @@ def constrained_beam_search(
     generator decodes ``K`` prefixes per memory row without copying the memory), and by
     default decoding is incremental with a key/value cache reordered as beams are selected.
     At level ``l`` each beam's next-level log-softmax is computed over the full level-``l`` vocabulary (no
-    renormalisation over allowed children, so the final scores are exact ``log p(ID |
-    history)``, see the module docstring), the allowed children of the beam's trie node are
+    renormalisation over allowed children under the default ``level_scores="model"``, so the
+    final scores are exact ``log p(ID | history)``, see the module docstring), the allowed children of the beam's trie node are
     gathered and added to the beam score, and the best ``beam_size`` (beam, child) pairs
     are kept, invalid (-1 padded) children masked to ``-inf``. Level 0 starts from the root.
 
@@ -235,10 +238,17 @@ def constrained_beam_search(
             bounds every full ID below it (log-probabilities only fall as levels are added),
             so no ID the search did not return scores above it: a returned ID scoring above
             ``pruned_bound`` holds the same rank in the exact ranking of every ID.
+        level_scores: ``"model"`` (default): each level's log-softmax over the full vocabulary,
+            so scores are ``log p(ID | history)``. ``"children"``: the log-softmax over the
+            node's valid children only, so a prefix with one child passes its score on
+            unchanged (a diagnostic of how much the trained model loses by spreading mass
+            over IDs that do not exist; ``benchmarks/probe_level_normalisation.py``). Each
+            level still adds a log-probability <= 0, so ``pruned_bound`` bounds either way.
         **attn_kwargs: forwarded to ``generator.encode``.
     Returns:
         ``leaf_ids [B, K]`` (LongTensor, trie leaf ids, -1 for unfilled beams) and
-        ``log_probs [B, K]`` (float32, sorted descending, ``-inf`` for unfilled beams), with
+        ``log_probs [B, K]`` (float32, sorted descending, ``-inf`` for unfilled beams; under
+        ``level_scores="children"`` the sums of the restricted per-level log-probabilities), with
         ``K = min(beam_size, trie.n_leaves)``. With the usual trie every row has all ``K``
         beams filled; ``-inf``/-1 only appear if a row could not reach ``K`` IDs. Use
         :func:`scores_for_all_items` to map them to items. With ``return_pruned_bound``, a
@@ -250,9 +260,6 @@ def constrained_beam_search(
         raise ValueError("beam_size must be >= 1")
     if level_scores not in ("model", "children"):
         raise ValueError(f"level_scores must be 'model' or 'children', got {level_scores!r}")
-    if level_scores == "children" and return_pruned_bound:
-        raise ValueError("return_pruned_bound needs level_scores='model' (renormalised scores do "
-                         "not fall monotonically along a path)")
     if trie.n_levels != generator.n_levels:
         raise ValueError(f"trie has {trie.n_levels} levels, generator {generator.n_levels}")
     for l, (ts, gs) in enumerate(zip(trie.level_sizes, generator.level_sizes)):

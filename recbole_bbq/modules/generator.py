@@ -11,7 +11,9 @@ The network is a T5-style pre-norm encoder-decoder:
 
 * encoder input: the history's tokens flattened item-major, ``[item1 level1..L, item2
   level1..L, ...]``, embedded as ``token_emb[level](code) + level_emb[level] +
-  position_emb[item position]``; pre-norm self-attention + FFN blocks; final norm.
+  position_emb[item position]`` (``history_tokens="item"``: one position per item, the sum
+  over its levels of ``token_emb + level_emb``, plus its position); pre-norm self-attention +
+  FFN blocks; final norm.
 * decoder input: ``[BOS, c_1, ..., c_{L-1}]`` (teacher forcing), embedded as ``token_emb`` +
   ``level_emb`` of the token's level, plus a decoder-position embedding (``decoder_start=
   "last_item"`` adds the newest history item's encoder states to BOS); pre-norm causal
@@ -36,7 +38,7 @@ encoder self-attention module (never to the decoder). To swap the attention, pas
 same constructor arguments) or, for a different layer, ``encoder_layer_cls`` (same
 constructor signature as :class:`EncoderLayer`). In ``combine`` the token axis has length
 ``S = T * n_levels`` laid out item-major: token ``s`` belongs to history slot ``s //
-n_levels`` and level ``s % n_levels`` (``S = T`` under ``history_tokens="item"``). A module with its own initialisation (e.g. an
+n_levels`` and level ``s % n_levels`` (``S = T`` with ``history_tokens="item"``). A module with its own initialisation (e.g. an
 embedding that must start at ones) defines ``init_own_parameters()``, which
 :meth:`SemanticIDGenerator.reset_parameters` calls after its generic normal init.
 
@@ -489,7 +491,8 @@ class SemanticIDGenerator(nn.Module):
         decoder_start: what the decoder's first position reads. ``"bos"`` (TIGER, T5): a
             learned BOS vector, the same for every user, so the first level is read from the
             history through cross-attention alone. ``"last_item"``: BOS plus the encoder
-            states of the most recent history item (the mean of its level tokens), the
+            states of the most recent history item (the mean of its level tokens' states, or
+            its one state with ``history_tokens="item"``), the
             recency that SASRec gets by scoring from its last position (docs/RESULTS.md,
             "The decoder's start").
         first_level_readout: where the first level is scored from. ``"decoder"`` (TIGER,
@@ -504,7 +507,8 @@ class SemanticIDGenerator(nn.Module):
             readout that scores the tokens undropped (docs/RESULTS.md, "Dropout after the
             final norm").
         input_norm: normalise each history token's input (token + level + position
-            embeddings) with the model's norm before the encoder, as SASRec's LayerNorm over
+            embeddings; with ``history_tokens="item"`` the item's summed levels + position)
+            with the model's norm before the encoder, as SASRec's LayerNorm over
             item + position embedding does, so an item's input does not scale with its
             embedding's norm (docs/RESULTS.md, "Where the atomic control's recall goes").
         start_every_level: add the start to every decoder position's input, not only the
