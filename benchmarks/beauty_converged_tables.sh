@@ -428,6 +428,17 @@ bbqrec_history_item)  # bbqrec_last_item_inherit_input_norm with one encoder pos
   bbqrec_last_item_57e586_models "${BBQ_INHERIT_NORM[@]}" --set BBQRec:history_tokens=item --out=$OUT/bbqrec_history_item \
     --adopt=$R/BBQRec-Beauty-Dec-06-2026_08-15-53-279494.json
   ;;
+bbqrec_history_item_seeds)  # bbqrec_history_item at two seeds: 2020 on stage 1 57e586, 2021 on
+  # bbqrec_input_norm_seeds' seed-2021 stage 1 (2bb80c's, loaded), against SASRec's two seeds
+  python3 run_recbole_bbq.py --no_training --models=SASRec,BBQRec --dataset=Beauty --seeds=2020,2021 \
+    --model_config SASRec:$S --set SASRec:time_budget_minutes=75 --model_config BBQRec:$C \
+    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
+    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth \
+    --set BBQRec:decoder_start=last_item "${BBQ_INHERIT_NORM[@]}" --set BBQRec:history_tokens=item \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/bbqrec_history_item_seeds \
+    --adopt=$(records $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json \
+      $R/BBQRec-Beauty-Dec-06-2026_08-15-53-279494.json $R/BBQRec-Beauty-Dec-06-2026_08-58-00-f4bfe9.json)
+  ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
