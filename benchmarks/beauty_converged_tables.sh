@@ -428,6 +428,12 @@ bbqrec_history_item)  # bbqrec_last_item_inherit_input_norm with one encoder pos
   bbqrec_last_item_57e586_models "${BBQ_INHERIT_NORM[@]}" --set BBQRec:history_tokens=item --out=$OUT/bbqrec_history_item \
     --adopt=$R/BBQRec-Beauty-Dec-06-2026_08-15-53-279494.json
   ;;
+bbqrec_history_item_no_decoder)  # bbqrec_history_item without decoder layers, the start added
+  # to every decoder position (bbqrec_start_every_level's readout)
+  bbqrec_last_item_57e586_models "${BBQ_INHERIT_NORM[@]}" --set BBQRec:history_tokens=item \
+    --set BBQRec:n_decoder_layers=0 --set BBQRec:start_every_level=True --out=$OUT/bbqrec_history_item_no_decoder \
+    --adopt=$R/BBQRec-Beauty-Dec-06-2026_09-28-34-750020.json
+  ;;
 bbqrec_history_item_seeds)  # bbqrec_history_item at two seeds: 2020 on stage 1 57e586, 2021 on
   # bbqrec_input_norm_seeds' seed-2021 stage 1 (2bb80c's, loaded), against SASRec's two seeds
   python3 run_recbole_bbq.py --no_training --models=SASRec,BBQRec --dataset=Beauty --seeds=2020,2021 \
