@@ -434,6 +434,11 @@ bbqrec_history_item_no_decoder)  # bbqrec_history_item without decoder layers, t
     --set BBQRec:n_decoder_layers=0 --set BBQRec:start_every_level=True --out=$OUT/bbqrec_history_item_no_decoder \
     --adopt=$R/BBQRec-Beauty-Dec-06-2026_09-28-34-750020.json
   ;;
+bbqrec_history_item_no_inherit)  # bbqrec_history_item without the inherited codebook
+  # embeddings (Table 4's BBQRec at the one-position-per-item recipe; 279494 is its BBQRec_E)
+  bbqrec_last_item_57e586_models --set BBQRec:input_norm=True --set BBQRec:history_tokens=item \
+    --out=$OUT/bbqrec_history_item_no_inherit --adopt=$R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json
+  ;;
 bbqrec_history_item_seeds)  # bbqrec_history_item at two seeds: 2020 on stage 1 57e586, 2021 on
   # bbqrec_input_norm_seeds' seed-2021 stage 1 (2bb80c's, loaded), against SASRec's two seeds
   python3 run_recbole_bbq.py --no_training --models=SASRec,BBQRec --dataset=Beauty --seeds=2020,2021 \
