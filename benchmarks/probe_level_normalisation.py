@@ -31,7 +31,6 @@ group), separately for targets whose level-1 token is private and shared.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import sys
@@ -42,68 +41,67 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recbole_bbq.model import generative  # noqa: E402
-from recbole_bbq.modules.beam_search import constrained_beam_search  # noqa: E402
 from recbole_bbq.recommend import load_trained  # noqa: E402  (installs RecBole's shims first)
 from recbole.data import data_preparation  # noqa: E402
+from probe_target_popularity import hit_and_ndcg, top_k_match  # noqa: E402  (same directory)
 
 TOPK = (5, 10)
 
 
 @torch.no_grad()
 def ranking_metrics(model, batches, level_scores):
-    """R@k / N@k (k = 5, 10) of the full-catalogue beam search under ``level_scores``."""
-    generative.constrained_beam_search = functools.partial(
-        constrained_beam_search, level_scores=level_scores)
+    """R@k / N@k (k = 5, 10) of the full-catalogue beam search under ``level_scores``, and
+    every user's hit@10."""
+    model.beam_level_scores = level_scores
     try:
         sums = {f"{m}@{k}": 0.0 for k in TOPK for m in ("recall", "ndcg")}
-        users, hits10 = 0, []
+        hits10 = []
         for interaction, _, _, positive_i in batches:
-            scores = model.full_sort_predict(interaction)
-            scores[:, 0] = float("-inf")
-            top = scores.topk(max(TOPK), dim=1).indices
-            match = top == positive_i[:, None]
-            rank = match.float().argmax(1)
-            found = match.any(1)
+            match, _, _ = top_k_match(model.full_sort_predict(interaction), positive_i, max(TOPK))
             for k in TOPK:
-                hit = found & (rank < k)
-                sums[f"recall@{k}"] += float(hit.sum())
-                sums[f"ndcg@{k}"] += float((hit.float() / torch.log2(rank.float() + 2.0)).sum())
-            users += len(positive_i)
-            hits10.append(found)
+                found, gain = hit_and_ndcg(match[:, :k])
+                sums[f"recall@{k}"] += float(found.sum())
+                sums[f"ndcg@{k}"] += float(gain.sum())
+            hits10.append(hit_and_ndcg(match)[0])
     finally:
-        generative.constrained_beam_search = constrained_beam_search
-    return {k: v / users for k, v in sums.items()}, torch.cat(hits10)
+        model.beam_level_scores = "model"
+    hits10 = torch.cat(hits10)
+    return {k: v / len(hits10) for k, v in sums.items()}, hits10
 
 
 @torch.no_grad()
+def teacher_forced_logits(model, batches):
+    """Per length bucket of every batch: the batch's targets, the bucket's rows and the
+    generator's teacher-forced logits per level for those rows' targets."""
+    for interaction, _, _, positive_i in batches:
+        targets = model.item_codes[positive_i]
+        for rows, seq, codes, mask in model._length_buckets(interaction):
+            yield positive_i, rows, targets[rows], model.generator(
+                codes, mask, targets[rows], **model.generator_attention_kwargs(seq))
+
+
 def target_levels(model, batches):
     """Per level, over the targets: mean log p (full vocabulary), mean log p restricted to the
     node's children, mean log of the mass on the valid children, share of one-child nodes."""
-    trie, codes_of = model.trie, model.item_codes
+    trie = model.trie
     L = trie.n_levels
     acc = {k: [0.0] * L for k in ("log_p", "log_p_children", "log_mass_on_children", "one_child")}
-    n = 0
-    for interaction, _, _, positive_i in batches:
-        targets = codes_of[positive_i]
-        for rows, seq, codes, mask in model._length_buckets(interaction):
-            logits = model.generator(codes, mask, targets[rows],
-                                     **model.generator_attention_kwargs(seq))
-            node = torch.zeros(len(rows), dtype=torch.long)
-            for l, lg in enumerate(logits):
-                lp = torch.log_softmax(lg.float(), dim=-1)
-                cc, ci = trie.children_codes[l][node], trie.children_ids[l][node]
-                valid = cc >= 0
-                child_lp = lp.gather(1, cc.clamp(min=0)).masked_fill(~valid, float("-inf"))
-                mass = torch.logsumexp(child_lp, dim=1)
-                tgt = targets[rows, l]
-                j = (cc == tgt[:, None]).float().argmax(1, keepdim=True)
-                acc["log_p"][l] += float(lp.gather(1, tgt[:, None]).sum())
-                acc["log_p_children"][l] += float((child_lp.gather(1, j).squeeze(1) - mass).sum())
-                acc["log_mass_on_children"][l] += float(mass.sum())
-                acc["one_child"][l] += float((valid.sum(1) == 1).sum())
-                node = ci.gather(1, j).squeeze(1)
-        n += len(positive_i)
+    for _, rows, targets, logits in teacher_forced_logits(model, batches):
+        node = torch.zeros(len(rows), dtype=torch.long)
+        for l, lg in enumerate(logits):
+            lp = torch.log_softmax(lg.float(), dim=-1)
+            cc, ci = trie.children_codes[l][node], trie.children_ids[l][node]
+            valid = cc >= 0
+            child_lp = lp.gather(1, cc.clamp(min=0)).masked_fill(~valid, float("-inf"))
+            mass = torch.logsumexp(child_lp, dim=1)
+            tgt = targets[:, l]
+            j = (cc == tgt[:, None]).float().argmax(1, keepdim=True)
+            acc["log_p"][l] += float(lp.gather(1, tgt[:, None]).sum())
+            acc["log_p_children"][l] += float((child_lp.gather(1, j).squeeze(1) - mass).sum())
+            acc["log_mass_on_children"][l] += float(mass.sum())
+            acc["one_child"][l] += float((valid.sum(1) == 1).sum())
+            node = ci.gather(1, j).squeeze(1)
+    n = sum(len(batch[3]) for batch in batches)
     return {k: [round(v / n, 4) for v in vals] for k, vals in acc.items()}
 
 
@@ -122,19 +120,15 @@ def load_split(checkpoint, split, users, batch_size):
     return model, config, batches
 
 
-@torch.no_grad()
 def first_level_log_probs(model, batches):
     """``[n_users, level_sizes[0]]`` teacher-forced level-1 log-probabilities, and the targets."""
-    rows_out, targets_out = [], []
-    for interaction, _, _, positive_i in batches:
-        targets = model.item_codes[positive_i]
-        out = torch.empty(len(positive_i), model.generator.level_sizes[0])
-        for rows, seq, codes, mask in model._length_buckets(interaction):
-            logits = model.generator(codes, mask, targets[rows],
-                                     **model.generator_attention_kwargs(seq))
-            out[rows] = torch.log_softmax(logits[0].float(), dim=-1)
-        rows_out.append(out)
-        targets_out.append(positive_i)
+    rows_out, targets_out, current = [], [], None
+    for positive_i, rows, _, logits in teacher_forced_logits(model, batches):
+        if positive_i is not current:  # a new batch
+            current = positive_i
+            rows_out.append(torch.empty(len(positive_i), model.generator.level_sizes[0]))
+            targets_out.append(positive_i)
+        rows_out[-1][rows] = torch.log_softmax(logits[0].float(), dim=-1)
     return torch.cat(rows_out), torch.cat(targets_out)
 
 

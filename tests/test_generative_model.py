@@ -48,6 +48,22 @@ def test_every_row_has_at_least_max_topk_finite_scores(tiger_with_ids):
     assert torch.isinf(scores[:, 0]).all()  # the padding item is never generated
 
 
+def test_beam_level_scores_reach_the_search(tiger_with_ids):
+    """``beam_level_scores`` (the level-normalisation probe's switch) is what full_sort_predict
+    hands the search: the model's log p by default, the trie-restricted scores when set."""
+    model, batch, _ = tiger_with_ids
+    assert model.beam_level_scores == "model"
+    model_scores = model.full_sort_predict(batch)
+    model.beam_level_scores = "children"
+    children = model.full_sort_predict(batch)
+    model.beam_level_scores = "model"
+    assert torch.equal(model.full_sort_predict(batch), model_scores)
+    finite = torch.isfinite(children)
+    # restricted to the trie every level's probabilities are at least the model's
+    assert (children[finite] >= model_scores[finite] - 1e-5).all()
+    assert (children[finite] > model_scores[finite] + 1e-3).any()
+
+
 def test_length_buckets_auto_picks_by_device_and_bad_values_are_named():
     from recbole_bbq.modules.length_buckets import resolve_length_buckets
 

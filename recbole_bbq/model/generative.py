@@ -45,6 +45,9 @@ class GenerativeRecommender(SequentialRecommender):
         super().__init__(config, dataset)
         self.config = config
         self.beam_size = int(config["beam_size"])
+        # what each level adds to a beam's score (constrained_beam_search's level_scores):
+        # the model's log-probability; benchmarks/probe_level_normalisation.py switches it
+        self.beam_level_scores = "model"
         topk = config["topk"]
         max_topk = max(topk) if isinstance(topk, (list, tuple)) else int(topk)
         if self.beam_size < max_topk:
@@ -219,7 +222,7 @@ class GenerativeRecommender(SequentialRecommender):
         for rows, seq, codes, mask in self._length_buckets(interaction):
             leaf_ids, log_probs = constrained_beam_search(
                 self.generator, codes, mask, self.trie, self.beam_size,
-                **self.generator_attention_kwargs(seq),
+                level_scores=self.beam_level_scores, **self.generator_attention_kwargs(seq),
             )
             chunk = scores_for_all_items(leaf_ids, log_probs, self.trie, self.n_items)
             if scores is None:

@@ -11,11 +11,12 @@ Scores are true model log-probabilities
 ---------------------------------------
 At every level the log-softmax is taken over the level's FULL vocabulary and only then are
 the allowed children gathered; by default (``level_scores="model"``) the distribution is NOT
-renormalised over the allowed children. A beam's score is therefore ``log p(ID | history) = sum_l log p(c_l | c_<l,
-history)`` under the trained model, exactly what scoring every item's ID by teacher forcing
-would give. Renormalising would inflate IDs whose prefix has few valid continuations (a
-prefix with a single child would pass its whole mass on, whatever the model thinks of that
-child) and would make the search rank by a quantity the model was never trained to output.
+renormalised over the allowed children. A beam's score is therefore ``log p(ID | history) =
+sum_l log p(c_l | c_<l, history)`` under the trained model, exactly what scoring every
+item's ID by teacher forcing would give. Renormalising would inflate IDs whose prefix has
+few valid continuations (a prefix with a single child would pass its whole mass on, whatever
+the model thinks of that child) and would make the search rank by a quantity the model was
+never trained to output.
 ``level_scores="children"`` does exactly that, as a diagnostic
 (``benchmarks/probe_level_normalisation.py``): each level's softmax restricted to the node's
 valid children, so the scores of all valid IDs sum to one.
@@ -217,11 +218,12 @@ def constrained_beam_search(
     The history is encoded once; the ``K`` beams of a user share its encoder output (the
     generator decodes ``K`` prefixes per memory row without copying the memory), and by
     default decoding is incremental with a key/value cache reordered as beams are selected.
-    At level ``l`` each beam's next-level log-softmax is computed over the full level-``l`` vocabulary (no
-    renormalisation over allowed children under the default ``level_scores="model"``, so the
-    final scores are exact ``log p(ID | history)``, see the module docstring), the allowed children of the beam's trie node are
-    gathered and added to the beam score, and the best ``beam_size`` (beam, child) pairs
-    are kept, invalid (-1 padded) children masked to ``-inf``. Level 0 starts from the root.
+    At level ``l`` each beam's next-level log-softmax is computed over the full level-``l``
+    vocabulary (no renormalisation over allowed children under the default
+    ``level_scores="model"``, so the final scores are exact ``log p(ID | history)``, see the
+    module docstring), the allowed children of the beam's trie node are gathered and added
+    to the beam score, and the best ``beam_size`` (beam, child) pairs are kept, invalid (-1
+    padded) children masked to ``-inf``. Level 0 starts from the root.
 
     Args:
         generator: a :class:`~recbole_bbq.modules.generator.SemanticIDGenerator` (anything

@@ -38,9 +38,10 @@ encoder self-attention module (never to the decoder). To swap the attention, pas
 same constructor arguments) or, for a different layer, ``encoder_layer_cls`` (same
 constructor signature as :class:`EncoderLayer`). In ``combine`` the token axis has length
 ``S = T * n_levels`` laid out item-major: token ``s`` belongs to history slot ``s //
-n_levels`` and level ``s % n_levels`` (``S = T`` with ``history_tokens="item"``). A module with its own initialisation (e.g. an
-embedding that must start at ones) defines ``init_own_parameters()``, which
-:meth:`SemanticIDGenerator.reset_parameters` calls after its generic normal init.
+n_levels`` and level ``s % n_levels`` (``S = T`` with ``history_tokens="item"``). A module
+with its own initialisation (e.g. an embedding that must start at ones) defines
+``init_own_parameters()``, which :meth:`SemanticIDGenerator.reset_parameters` calls after
+its generic normal init.
 
 Pure PyTorch; no RecBole import.
 """
