@@ -25,6 +25,12 @@ TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER'
 # BBQRec ties its output to its token embeddings since 5 Dec (tie_embeddings: True): the cases
 # whose BBQRec-family runs trained untied pin tie_embeddings=False.
 records() { local IFS=,; echo "$*"; }
+# BBQRec's generator reads a history as SASRec does since 6 Dec's thirteenth session
+# (properties/model/BBQRec.yaml: decoder_start last_item, input_norm True, history_tokens item);
+# the cases whose BBQRec-family runs trained under the family's earlier values pin them, before
+# their own settings, which therefore still win: before_6dec MODEL... prints the --set options
+before_6dec() { local m; for m in "$@"; do
+  echo "--set $m:decoder_start=bos --set $m:input_norm=False --set $m:history_tokens=levels"; done; }
 
 # table2_current's runs of GRU4Rec, SASRec, TIGER and LETTER (two seeds, each on its saved stage
 # 1) and their settings, shared by the Table 2 cases that differ only in BBQRec
@@ -69,7 +75,7 @@ BBQ_INHERIT_NORM=(--set BBQRec:inherit_codebook_embeddings=True --set BBQRec:inp
 # BBQRec with the last-item start, seed 2020, 20 epochs, on the 57e586 stage 1; the rest per case
 bbqrec_last_item_57e586_models() {
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec:decoder_start=last_item \
+    $(before_6dec BBQRec) --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec:decoder_start=last_item \
     --epochs=20 --time_budget_minutes=75 "$@"
 }
 
@@ -77,7 +83,7 @@ case "${1:-}" in
 table2)
   python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020 \
     --model_config GRU4Rec:$S --model_config SASRec:$S \
-    --model_config TIGER:$C --model_config LETTER:$C --model_config BBQRec:$C \
+    --model_config TIGER:$C --model_config LETTER:$C --model_config BBQRec:$C $(before_6dec BBQRec) \
     --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
     --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
     --set TIGER:tokenizer_checkpoint=$TIGER_TOK --set TIGER:epochs=20 --set TIGER:time_budget_minutes=75 \
@@ -93,7 +99,7 @@ table2_current)  # Table 2 at two seeds, each generative model on the generator 
   # validation picks (docs/RESULTS.md): TIGER and LETTER with the T5 overlay on C (dropout 0,
   # T5's initialisation, peak 0.001), LETTER at its defaults (cf_weight 0.1, levels averaged),
   # BBQRec at C for 20 epochs; RecBole's models as in table2. Every run on its saved stage 1
-  table2_models \
+  table2_models $(before_6dec BBQRec) \
     --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Nov-24-2026_07-13-41-9c4b90-tokenizer.pth \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=False --out=$OUT/table2_current \
@@ -103,7 +109,8 @@ table2_current)  # Table 2 at two seeds, each generative model on the generator 
 table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is its 8-epoch run
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"; B="time_budget_minutes=75"
   python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec \
-    --dataset=Beauty --seeds=2020 --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
+    --dataset=Beauty --seeds=2020 --config_files=$C $(before_6dec BBQRec_noMIM BBQRec_noRec BBQRec_noU BBQRec) \
+    --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B \
     --set BBQRec_noRec:$A --set BBQRec_noRec:$E --set BBQRec_noRec:$B \
     --set BBQRec_noU:$A --set BBQRec_noU:$E --set BBQRec_noU:$B --tie_embeddings=False --out=$OUT/table3 \
@@ -113,14 +120,15 @@ table3)  # tokenizer ablations: each trains its own 2-epoch stage 1, BBQRec is i
   ;;
 table4)  # generator ablations, all on BBQRec's stage 1 above
   python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
-    --tokenizer_checkpoint=$TOK --set BBQRec_S:time_budget_minutes=70 \
+    --tokenizer_checkpoint=$TOK $(before_6dec BBQRec_S BBQRec_E BBQRec) --set BBQRec_S:time_budget_minutes=70 \
     --set BBQRec_E:time_budget_minutes=60 --tie_embeddings=False --out=$OUT/table4 \
     --adopt=$(records $R/BBQRec_S-Beauty-Nov-23-2026_16-40-34-4a0483.json $R/BBQRec_E-Beauty-Nov-23-2026_17-53-58-fcfe51.json $R/BBQRec-Beauty-Nov-23-2026_08-42-53-0b5cdd.json)
   ;;
 seeds)  # BBQRec and five ablations with a second seed (2021), each as in table3/table4
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"; B="time_budget_minutes=75"
   python3 run_recbole_bbq.py --no_training --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec_S,BBQRec_E,BBQRec --dataset=Beauty --seeds=2020,2021 \
-    --config_files=$C --set BBQRec:tokenizer_checkpoint=$TOK \
+    --config_files=$C $(before_6dec BBQRec_noMIM BBQRec_noRec BBQRec_noU BBQRec_S BBQRec_E BBQRec) \
+    --set BBQRec:tokenizer_checkpoint=$TOK \
     --set BBQRec_S:tokenizer_checkpoint=$TOK --set BBQRec_S:time_budget_minutes=70 \
     --set BBQRec_E:tokenizer_checkpoint=$TOK --set BBQRec_E:time_budget_minutes=60 \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noMIM:$B \
@@ -148,7 +156,7 @@ table2_seeds)  # Table 2's 20-epoch BBQRec at two seeds; seed 2021 on its own sa
   # once a TIGER run at seed 2021 exists
   TOK21=saved/BBQRec-Beauty-Nov-24-2026_07-13-41-9c4b90-tokenizer.pth
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=$TOK --set BBQRec@2021:tokenizer_checkpoint=$TOK21 \
+    $(before_6dec BBQRec) --set BBQRec:tokenizer_checkpoint=$TOK --set BBQRec@2021:tokenizer_checkpoint=$TOK21 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=False --out=$OUT/table2_seeds \
     --adopt=$(records $R/BBQRec-Beauty-Nov-23-2026_22-55-58-6c69a1.json $R/BBQRec-Beauty-Nov-24-2026_07-22-11-35cc09.json)
   ;;
@@ -161,7 +169,7 @@ t5_recipe)  # TIGER, LETTER and BBQRec at seed 2021, 20 epochs at peak 0.001 wit
   TIGER_TOK21=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth
   BBQ_TOK21=saved/BBQRec-Beauty-Dec-04-2026_03-50-52-bb1b03-tokenizer.pth
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2021 --config_files=$C,$T5 \
-    --set TIGER:tokenizer_checkpoint=$TIGER_TOK21 --set BBQRec:tokenizer_checkpoint=$BBQ_TOK21 \
+    --set TIGER:tokenizer_checkpoint=$TIGER_TOK21 $(before_6dec BBQRec) --set BBQRec:tokenizer_checkpoint=$BBQ_TOK21 \
     --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
     --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum --set BBQRec:tie_embeddings=False --out=$OUT/t5_recipe \
     --adopt=$(records $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json \
@@ -243,25 +251,26 @@ tiger_no_dead_code_reset)  # TIGER at seed 2020 on a stage 1 trained without dea
 bbqrec_2020_rerun)  # BBQRec at seed 2020 on Table 2's recipe, rerun on 5 Dec's code on a new stage 1
   # (--tokenizer_epochs=2 --tokenizer_eval_step=1 --tokenizer_only); compare with table2_seeds' seed 2020
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    $(before_6dec BBQRec) --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=False \
     --out=$OUT/bbqrec_2020_rerun --adopt=$R/BBQRec-Beauty-Dec-05-2026_02-50-53-0f40f4.json
   ;;
 table4_20_epochs)  # Table 4's S at Table 2's recipe (20 epochs), seed 2020, on the stage 1 of
   # bbqrec_2020_rerun, whose BBQRec run is the reference (BBQRec_E at 20 epochs not run yet)
   python3 run_recbole_bbq.py --no_training --models=BBQRec_S,BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    $(before_6dec BBQRec_S BBQRec) \
     --tokenizer_checkpoint=$BBQ_TOK_2020 --epochs=20 --time_budget_minutes=75 --tie_embeddings=False --out=$OUT/table4_20_epochs \
     --adopt=$(records $R/BBQRec_S-Beauty-Dec-05-2026_04-40-17-8f6f9f.json $R/BBQRec-Beauty-Dec-05-2026_02-50-53-0f40f4.json)
   ;;
 bbqrec_tied)  # BBQRec as bbqrec_2020_rerun (same stage 1, seed, recipe) with tie_embeddings: True
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    $(before_6dec BBQRec) --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=True \
     --out=$OUT/bbqrec_tied --adopt=$R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json
   ;;
 bbqrec_tied_seeds)  # bbqrec_tied at two seeds, each on its own stage 1 (seed 2021's trained 5 Dec)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    $(before_6dec BBQRec) --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --set BBQRec:tie_embeddings=True \
     --out=$OUT/bbqrec_tied_seeds \
@@ -269,7 +278,7 @@ bbqrec_tied_seeds)  # bbqrec_tied at two seeds, each on its own stage 1 (seed 20
   ;;
 bbqrec_output_control)  # bbqrec_tied's runs untied, without output bias and output-layer decay
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    $(before_6dec BBQRec) --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
     --set BBQRec:output_bias=False --set BBQRec:weight_decay_scope=hidden --set BBQRec:tie_embeddings=False \
@@ -279,14 +288,14 @@ bbqrec_output_control)  # bbqrec_tied's runs untied, without output bias and out
 table4_tied)  # Table 4 at Table 2's recipe with BBQRec's tied default, seed 2020, all three on
   # the stage 1 of bbqrec_tied (BBQRec's record is that case's run)
   python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
-    --tokenizer_checkpoint=$BBQ_TOK_2020 \
+    --tokenizer_checkpoint=$BBQ_TOK_2020 $(before_6dec BBQRec_S BBQRec_E BBQRec) \
     --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_tied \
     --adopt=$(records $R/BBQRec_S-Beauty-Dec-05-2026_10-29-36-97f9f3.json $R/BBQRec_E-Beauty-Dec-05-2026_11-38-50-cf7974.json \
       $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json)
   ;;
 table2_tied)  # table2_current with BBQRec at its tied default: bbqrec_tied_seeds' two runs (each on
   # its own stage 1), the other models' records as in table2_current
-  table2_models \
+  table2_models $(before_6dec BBQRec) \
     --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021 \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_tied \
@@ -304,7 +313,7 @@ table3_tied)  # Table 3 at Table 2's tied 20-epoch recipe, seed 2020: each ablat
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"
   python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec \
     --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    $(before_6dec BBQRec_noMIM BBQRec_noRec BBQRec_noU BBQRec) --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E --set BBQRec_noRec:$A --set BBQRec_noRec:$E \
     --set BBQRec_noU:$A --set BBQRec_noU:$E \
     --epochs=20 --time_budget_minutes=75 --out=$OUT/table3_tied \
@@ -380,7 +389,7 @@ tiger_history_item)  # tiger_last_item_input_norm with one encoder position per 
 bbqrec_last_item)  # BBQRec as in table4_tied (tied, 20 epochs, stage 1 1fa13c at seed 2020; 978f3b
   # at 2021) with decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    $(before_6dec BBQRec) --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021 \
     --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item \
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_17-32-30-8565a7.json $R/BBQRec-Beauty-Dec-05-2026_18-15-23-0b8bb1.json)
@@ -413,7 +422,7 @@ bbqrec_last_item_input_norm)  # bbqrec_last_item_inherit_input_norm without the 
 bbqrec_input_norm_seeds)  # bbqrec_last_item_inherit_input_norm at two seeds: 2020 on stage 1
   # 57e586, 2021 training its own 2-epoch stage 1 in the same command (2bb80c)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
+    $(before_6dec BBQRec) --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
     --set BBQRec@2021:tokenizer_epochs=2 --set BBQRec@2021:tokenizer_eval_step=1 \
     --set BBQRec:decoder_start=last_item "${BBQ_INHERIT_NORM[@]}" --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_input_norm_seeds \
     --adopt=$(records $R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json $R/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c.json)
@@ -442,7 +451,7 @@ bbqrec_history_item_no_inherit)  # bbqrec_history_item without the inherited cod
 bbqrec_history_item_seeds)  # bbqrec_history_item at two seeds: 2020 on stage 1 57e586, 2021 on
   # bbqrec_input_norm_seeds' seed-2021 stage 1 (2bb80c's, loaded), against SASRec's two seeds
   python3 run_recbole_bbq.py --no_training --models=SASRec,BBQRec --dataset=Beauty --seeds=2020,2021 \
-    --model_config SASRec:$S --set SASRec:time_budget_minutes=75 --model_config BBQRec:$C \
+    --model_config SASRec:$S --set SASRec:time_budget_minutes=75 --model_config BBQRec:$C $(before_6dec BBQRec) \
     --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
     --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth \
     --set BBQRec:decoder_start=last_item "${BBQ_INHERIT_NORM[@]}" --set BBQRec:history_tokens=item \
@@ -461,7 +470,7 @@ letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overl
 bbqrec_lr001)  # BBQRec as in table4_tied (tied, seed 2020, stage 1 1fa13c) at peak rate 0.001;
   # trained in two sessions (resumed from the first's latest checkpoint)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
+    $(before_6dec BBQRec) --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec:learning_rate=0.001 --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_lr001 \
     --adopt=$R/BBQRec-Beauty-Dec-05-2026_16-44-13-15438b.json
   ;;
