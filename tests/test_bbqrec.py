@@ -197,6 +197,12 @@ def test_variants_inherit_bbqrec_defaults_and_change_only_their_switch(workdir):
     assert Config("BBQRec_E", "synth", config_dict=data)["inherit_codebook_embeddings"]
     tiger = Config("TIGER", "synth", config_dict=data)
     assert tiger["codebook_dim"] == 32 and tiger["use_mim"] is None  # no BBQRec leak
+    # BBQRec's generator reads a history as SASRec does, its ablations too; TIGER keeps its own
+    history_reading = ("decoder_start", "input_norm", "history_tokens")
+    for name in ("BBQRec", "BBQRec_S", "BBQRec_noMIM"):
+        config = Config(name, "synth", config_dict=data)
+        assert tuple(config[k] for k in history_reading) == ("last_item", True, "item"), name
+    assert tuple(tiger[k] for k in history_reading) == ("bos", False, "levels")
 
 
 def test_dropping_a_modality_that_is_not_configured_is_a_clear_error(workdir):
