@@ -18,7 +18,8 @@ import yaml
 from recbole.config import Config as RecBoleConfig
 
 from recbole_bbq import compat  # importing the package has applied compat.apply()
-from recbole_bbq.modules.generator import DECODER_STARTS, FIRST_LEVEL_READOUTS, HISTORY_TOKENS
+from recbole_bbq.modules.generator import (DECODER_STARTS, FIRST_LEVEL_EMBEDDINGS, FIRST_LEVEL_READOUTS,
+                                          HISTORY_TOKENS)
 from recbole_bbq.trainer.schedule import WEIGHT_DECAY_SCOPES
 
 
@@ -219,6 +220,10 @@ class Config(RecBoleConfig):
         one_of("decoder_start", DECODER_STARTS)
         one_of("first_level_readout", FIRST_LEVEL_READOUTS)
         one_of("history_tokens", HISTORY_TOKENS)
+        one_of("first_level_embeddings", FIRST_LEVEL_EMBEDDINGS)
+        if c.get("first_level_embeddings") == "items" and not c.get("tie_embeddings"):
+            raise ConfigError("first_level_embeddings: items scores the first level against token "
+                              "embeddings; it needs tie_embeddings: True")
         bos_start = (c.get("decoder_start") or "bos") == "bos"  # the start reads no history
         if c.get("first_level_readout") == "start" and bos_start:
             raise ConfigError("first_level_readout: start needs decoder_start: last_item; BOS "

@@ -48,6 +48,7 @@ VALUES_BEFORE_KEYS_EXISTED = {
     "input_norm": False,          # the encoder's input embeddings summed, not normalised
     "start_every_level": False,   # the start added to the decoder's first position only
     "history_tokens": "levels",   # every level token of a history item its own encoder position
+    "first_level_embeddings": "tokens",  # each level-1 token scored against its own embedding
 }
 
 

@@ -282,13 +282,16 @@ def test_e_variant_inherits_the_codebook_geometry(workdir):
                               atol=1e-2)
 
 
-@pytest.mark.parametrize("history_tokens", ["levels", "item"])
-def test_reloaded_best_checkpoint_reproduces_the_test_metrics(workdir, history_tokens):
+@pytest.mark.parametrize("history_tokens, first_level", [("levels", "tokens"), ("item", "tokens"),
+                                                        ("item", "items")])
+def test_reloaded_best_checkpoint_reproduces_the_test_metrics(workdir, history_tokens, first_level):
     """item_vectors (the similarity buffers) travel in the checkpoint and are restored; with
-    one encoder position per history item too."""
+    one encoder position per history item too, and with the first level scored against its
+    items (the generator's item table rebuilt from the checkpoint's IDs)."""
     from recbole_bbq.model import BBQRec
 
-    config_dict = {**bbq_config(workdir, epochs=2), "history_tokens": history_tokens}
+    config_dict = {**bbq_config(workdir, epochs=2), "history_tokens": history_tokens,
+                   "first_level_embeddings": first_level}
     result = run_recbole_bbq("BBQRec", "synth", config_dict=config_dict)
     config = Config("BBQRec", "synth", config_dict=config_dict)
     train, _, test = data_preparation(config, create_dataset(config))
@@ -301,6 +304,9 @@ def test_reloaded_best_checkpoint_reproduces_the_test_metrics(workdir, history_t
     assert model.item_vectors.shape == (model.n_items, 24) and model.item_vectors.abs().sum() > 0
     assert isinstance(model.generator.encoder.layers[0].self_attn, SimilarityAttention)
     assert model.generator.history_tokens == history_tokens
+    assert model.generator.first_level_embeddings == first_level
+    if first_level == "items":
+        assert torch.equal(model.generator.first_level_items, model.item_codes[1:])
 
 
 def test_reused_tokenizer_realigns_id_embeddings_by_item_token(workdir):

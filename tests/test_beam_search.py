@@ -127,10 +127,14 @@ def test_trie_build_12k_items_partitions_items():
     (1, True, {"decoder_start": "last_item", "start_every_level": True, "n_dec_layers": 0}),
     (2, True, {"decoder_start": "last_item", "history_tokens": "item"}),
     (2, False, {"history_tokens": "item"}),
+    (3, True, {"decoder_start": "last_item", "history_tokens": "item", "tie_embeddings": True,
+               "first_level_embeddings": "items"}),
 ])
 def test_full_beam_equals_brute_force(seed, use_cache, decoder):
     codes = toy_codes(seed)
     trie = SemanticIDTrie(codes)
+    if decoder.get("first_level_embeddings") == "items":
+        decoder = {**decoder, "item_codes": codes[1:]}
     model = toy_model(seed, **decoder)
     hist, mask = toy_histories(codes, seed=seed)
     model.train()  # the search must switch to eval itself and restore the mode

@@ -483,6 +483,72 @@ def test_tied_embeddings_score_each_level_against_its_token_table(init, scale):
         assert bool(grad.abs().sum() > 0) == learns
 
 
+def item_table(seed=0, n_items=9):
+    """IDs of ``n_items`` items over LEVELS: level-1 tokens 0 and 1 shared (3 and 2 items),
+    tokens 2..5 private, token 6 unused."""
+    g = torch.Generator().manual_seed(seed)
+    first = torch.tensor([0, 0, 0, 1, 1, 2, 3, 4, 5])[:n_items]
+    rest = [torch.randint(0, n, (n_items,), generator=g) for n in LEVELS[1:]]
+    return torch.stack([first, *rest], dim=-1)
+
+
+@pytest.mark.parametrize("history_tokens", ["levels", "item"])
+def test_first_level_items_scores_each_token_against_its_items_mean_embedding(history_tokens):
+    torch.manual_seed(0)
+    items = item_table()
+    m = tiny(tie_embeddings=True, first_level_embeddings="items", item_codes=items,
+             history_tokens=history_tokens, decoder_start="last_item").eval()
+    codes, mask, target = batch(seed=3)
+    memory, mmask = m.encode(codes, mask)
+    h = m.decode_hidden(memory, mmask, target[:, :-1])
+    summed = sum(m.token_emb[l](items[:, l]) for l in range(len(LEVELS)))  # [n_items, d]
+    expected = torch.zeros(LEVELS[0], m.d_model)
+    for token in range(LEVELS[0]):
+        under = items[:, 0] == token
+        if under.any():
+            expected[token] = summed[under].mean(0)
+    assert expected[6].abs().sum() == 0  # the unused token scores 0 for every user
+    logits = m(codes, mask, target)
+    torch.testing.assert_close(logits[0], h[:, 0] @ expected.T)
+    # a private token is scored against its item's whole embedding
+    torch.testing.assert_close(expected[2], summed[5])
+    for l in range(1, len(LEVELS)):  # later levels keep their own token tables
+        torch.testing.assert_close(logits[l], h[:, l] @ m.token_emb[l].weight.T)
+    # the cached step decoding used by beam search scores the first level the same way
+    torch.testing.assert_close(m.decode_step(m.start_decoding(memory, mmask)), logits[0])
+    # the first level's loss now trains the later levels' embeddings of the target's items
+    m.train()
+    F = torch.nn.functional
+    F.cross_entropy(m(codes, mask, target)[0], target[:, 0]).backward()
+    assert m.token_emb[2].weight.grad[items[:, 2]].abs().sum() > 0
+
+
+def test_first_level_items_equals_tokens_when_every_item_has_its_own_token():
+    """One-level IDs, one token per item (the atomic control): the two scorings coincide."""
+    torch.manual_seed(0)
+    n = 6
+    sizes = dict(d_model=16, n_heads=2, d_head=8, d_ff=32, n_enc_layers=1, n_dec_layers=1,
+                 dropout=0.0, tie_embeddings=True, decoder_start="last_item")
+    tokens = SemanticIDGenerator([n], max_history=T, **sizes).eval()
+    item_codes = torch.randperm(n).unsqueeze(1)
+    torch.manual_seed(0)  # the same weights
+    items = SemanticIDGenerator([n], max_history=T, first_level_embeddings="items",
+                                item_codes=item_codes, **sizes).eval()
+    history = torch.randint(0, n, (4, T, 1))
+    mask = torch.ones(4, T, dtype=torch.bool)
+    target = torch.randint(0, n, (4, 1))
+    torch.testing.assert_close(items(history, mask, target)[0], tokens(history, mask, target)[0])
+
+
+def test_first_level_items_needs_tied_embeddings_and_the_item_table():
+    with pytest.raises(ValueError, match="needs tie_embeddings=True"):
+        tiny(first_level_embeddings="items", item_codes=item_table())
+    with pytest.raises(ValueError, match=r"needs item_codes \[n_items, n_levels\]"):
+        tiny(tie_embeddings=True, first_level_embeddings="items")
+    with pytest.raises(ValueError, match="first_level_embeddings must be one of"):
+        tiny(first_level_embeddings="item")
+
+
 class ScaledValueAttention(MultiHeadAttention):
     """Test double of the BBQRec hook: multiplies v elementwise by a per-call factor."""
 

@@ -58,6 +58,8 @@ def data_path(tmp_path):
     ({"first_level_readout": "start"}, r"first_level_readout: start needs decoder_start: last_item"),
     ({"first_level_readout": "encoder"}, r"first_level_readout must be decoder or start, got 'encoder'"),
     ({"history_tokens": "items"}, r"history_tokens must be levels or item, got 'items'"),
+    ({"first_level_embeddings": "item"}, r"first_level_embeddings must be tokens or items, got 'item'"),
+    ({"first_level_embeddings": "items"}, r"first_level_embeddings: items .* needs tie_embeddings: True"),
     ({"n_decoder_layers": -1}, r"n_decoder_layers must be an integer >= 0, got -1"),
     ({"weight_decay_scope": "matrix"}, r"weight_decay_scope must be all or matrices or hidden, got 'matrix'"),
 ])

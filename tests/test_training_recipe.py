@@ -190,20 +190,22 @@ def test_resuming_with_weights_of_another_shape_names_the_setting(workdir):
 
 
 def test_resuming_as_another_model_of_the_same_shapes_is_refused(workdir):
-    """decoder_start, first_level_readout, start_every_level and history_tokens change no
-    weight shape:
+    """decoder_start, first_level_readout, start_every_level, history_tokens and
+    first_level_embeddings change no weight shape:
     without the check the weights would load and training would go on as another model."""
     config = tiny_config(workdir, workdir / "data", epochs=1)
     first = run_recbole_bbq("TIGER", "synth", config_dict=config)
     stem, ext = os.path.splitext(first["checkpoint"])
     with pytest.raises(compat.CheckpointError,
                        match=r"trained as another model \(decoder_start: 'bos' in the checkpoint, "
-                             r"'last_item' now, first_level_readout: 'decoder' in the checkpoint, "
+                             r"'last_item' now, first_level_embeddings: 'tokens' in the checkpoint, "
+                             r"'items' now, first_level_readout: 'decoder' in the checkpoint, "
                              r"'start' now, history_tokens: 'levels' in the checkpoint, 'item' now, "
                              r"start_every_level: False in the checkpoint, True now\)"):
         run_recbole_bbq("TIGER", "synth", config_dict={
             **config, "decoder_start": "last_item", "first_level_readout": "start",
             "start_every_level": True, "history_tokens": "item", "epochs": 2,
+            "first_level_embeddings": "items", "tie_embeddings": True,  # which items needs
             "tokenizer_checkpoint": first["tokenizer_checkpoint"],
             "resume_checkpoint": stem + "-latest" + ext})
 

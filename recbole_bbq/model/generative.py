@@ -174,6 +174,8 @@ class GenerativeRecommender(SequentialRecommender):
             input_norm=bool(c["input_norm"]),
             start_every_level=bool(c["start_every_level"]),
             history_tokens=c["history_tokens"] or "levels",
+            first_level_embeddings=c["first_level_embeddings"] or "tokens",
+            item_codes=self.item_codes[1:],  # row 0 is RecBole's padding item
             **extra,
         )
 

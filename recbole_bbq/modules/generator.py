@@ -68,11 +68,13 @@ __all__ = [
     "DECODER_STARTS",
     "FIRST_LEVEL_READOUTS",
     "HISTORY_TOKENS",
+    "FIRST_LEVEL_EMBEDDINGS",
 ]
 
 DECODER_STARTS = ("bos", "last_item")
 FIRST_LEVEL_READOUTS = ("decoder", "start")
 HISTORY_TOKENS = ("levels", "item")
+FIRST_LEVEL_EMBEDDINGS = ("tokens", "items")
 
 
 def _make_norm(kind: str, d_model: int, eps: float = 1e-6) -> nn.Module:
@@ -552,6 +554,8 @@ class SemanticIDGenerator(nn.Module):
         input_norm: bool = False,
         start_every_level: bool = False,
         history_tokens: str = "levels",
+        first_level_embeddings: str = "tokens",
+        item_codes: Optional[torch.Tensor] = None,
     ):
         super().__init__()
         self.level_sizes: List[int] = [int(s) for s in level_sizes]
@@ -583,6 +587,25 @@ class SemanticIDGenerator(nn.Module):
         if history_tokens not in HISTORY_TOKENS:
             raise ValueError(f"history_tokens must be one of {HISTORY_TOKENS}, got {history_tokens!r}")
         self.history_tokens = history_tokens
+        if first_level_embeddings not in FIRST_LEVEL_EMBEDDINGS:
+            raise ValueError(f"first_level_embeddings must be one of {FIRST_LEVEL_EMBEDDINGS}, "
+                             f"got {first_level_embeddings!r}")
+        if first_level_embeddings == "items":
+            if not tie_embeddings:
+                raise ValueError("first_level_embeddings='items' scores against token embeddings: "
+                                 "it needs tie_embeddings=True")
+            if item_codes is None or item_codes.dim() != 2 or item_codes.shape[1] != len(self.level_sizes):
+                raise ValueError("first_level_embeddings='items' needs item_codes [n_items, n_levels]")
+        self.first_level_embeddings = first_level_embeddings
+        # the catalogue's IDs, one row per item (no padding row): which items sit under each
+        # level-1 token, and how many (a buffer, so it follows the module to its device)
+        codes = (item_codes.to(torch.long) if first_level_embeddings == "items"
+                 else torch.zeros(0, len(self.level_sizes), dtype=torch.long))
+        self.register_buffer("first_level_items", codes, persistent=False)
+        self.register_buffer(
+            "first_level_counts",
+            torch.bincount(codes[:, 0], minlength=self.level_sizes[0]).clamp(min=1).to(torch.float32)
+            if codes.numel() else torch.zeros(0), persistent=False)
         self.decoder_start = decoder_start
         self.first_level_readout = first_level_readout
         self.start_every_level = bool(start_every_level)
@@ -651,12 +674,30 @@ class SemanticIDGenerator(nn.Module):
 
     def level_logits(self, level: int, h: torch.Tensor) -> torch.Tensor:
         """Unnormalised scores ``[..., level_sizes[level]]`` of the level's tokens for decoder
-        states ``h [..., d_model]`` (the output layer, or the tied token embeddings)."""
+        states ``h [..., d_model]`` (the output layer, or the tied token embeddings; at level
+        1 under ``first_level_embeddings="items"``, :meth:`first_level_item_embeddings`)."""
         if self.heads is not None:
             return self.heads[level](h)
         if self.output_scale != 1.0:
             h = h * self.output_scale
+        if level == 0 and self.first_level_embeddings == "items":
+            return F.linear(h, self.first_level_item_embeddings())
         return F.linear(h, self.token_emb[level].weight)
+
+    def first_level_item_embeddings(self) -> torch.Tensor:
+        """``[level_sizes[0], d_model]``: each level-1 token as the mean, over the items whose ID
+        starts with it, of their summed level-token embeddings -- the embedding an item reads
+        as under ``history_tokens="item"``, less the level embeddings, which are the same for
+        every item and so cannot move a softmax over tokens. A token only one item has is
+        scored against that item's whole embedding, as SASRec and the atomic control score
+        items; a shared one against its items' centroid, the later levels then choosing
+        among them. Computed from the live tables at every call, so both sides train it."""
+        codes = self.first_level_items
+        items = self.token_emb[0](codes[:, 0])
+        for lvl in range(1, self.n_levels):
+            items = items + self.token_emb[lvl](codes[:, lvl])
+        sums = items.new_zeros(self.level_sizes[0], self.d_model).index_add_(0, codes[:, 0], items)
+        return sums / self.first_level_counts.to(sums.dtype).unsqueeze(1)
 
     def _device(self) -> torch.device:
         return self.bos_emb.device

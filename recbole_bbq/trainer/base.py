@@ -332,7 +332,7 @@ class TrainingRunMixin:
     # settings that change what the weights compute without changing their shapes: a resume
     # under other values would load silently and continue another model
     SHAPELESS_MODEL_KEYS = ("decoder_start", "first_level_readout", "start_every_level",
-                            "history_tokens")
+                            "history_tokens", "first_level_embeddings")
 
     def _check_same_function(self, checkpoint: dict, path: str) -> None:
         saved = checkpoint.get("config") or {}
