@@ -459,6 +459,14 @@ bbqrec_history_item_seeds)  # bbqrec_history_item at two seeds: 2020 on stage 1 
     --adopt=$(records $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json \
       $R/BBQRec-Beauty-Dec-06-2026_08-15-53-279494.json $R/BBQRec-Beauty-Dec-06-2026_08-58-00-f4bfe9.json)
   ;;
+table4_history_item)  # Table 4 at BBQRec's defaults of 6 Dec (a position per history item,
+  # last-item start, input norm), seed 2020, all three on stage 1 57e586 (BBQRec is
+  # bbqrec_history_item_no_inherit's run; S and E spelled the three keys out)
+  python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020 --config_files=$C \
+    --tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_history_item \
+    --adopt=$(records $R/BBQRec_S-Beauty-Dec-06-2026_10-30-45-04474a.json $R/BBQRec_E-Beauty-Dec-06-2026_11-07-53-a43c1c.json \
+      $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json)
+  ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
