@@ -25,7 +25,7 @@ from recbole.data.interaction import Interaction
 
 from recbole_bbq import compat
 from recbole_bbq.config import Config, ConfigError, known_config_keys
-from recbole_bbq.fileio import atomic_write_text
+from recbole_bbq.fileio import VALUES_BEFORE_KEYS_EXISTED, atomic_write_text
 from recbole_bbq.modules.semantic_ids import semantic_id_table
 from recbole_bbq.trainer.base import run_identity
 from recbole_bbq.utils import get_model
@@ -62,6 +62,10 @@ def load_trained(checkpoint: str, data_path: Optional[str] = None) -> Trained:
     known = known_config_keys()
     overrides = {k: v for k, v in saved.items()
                  if k in known and k not in _RUNTIME_KEYS and k not in ("model", "dataset")}
+    # a key added after the checkpoint was saved stands for how the code behaved then, not
+    # for today's default (BBQRec's history reading changed default on 6 Dec, shapes unchanged)
+    overrides.update({k: v for k, v in VALUES_BEFORE_KEYS_EXISTED.items()
+                      if k not in saved and k in known and k not in _RUNTIME_KEYS})
     overrides.update(data_path=data_path, use_gpu=False, state="WARNING", show_progress=False)
     config = Config(model_name, dataset_name, config_dict=overrides)
     dataset = create_dataset(config)

@@ -309,6 +309,25 @@ def test_reloaded_best_checkpoint_reproduces_the_test_metrics(workdir, history_t
         assert torch.equal(model.generator.first_level_items, model.item_codes[1:])
 
 
+def test_a_checkpoint_older_than_a_key_is_rebuilt_with_the_value_it_stands_for(workdir):
+    """A BBQRec checkpoint saved before history_tokens and decoder_start existed trained TIGER's
+    layout and BOS start, whatever BBQRec's defaults are now: load_trained must rebuild that
+    model (the weights alone would load into either, silently)."""
+    from recbole_bbq import compat
+    from recbole_bbq.recommend import load_trained
+
+    config_dict = {**bbq_config(workdir, epochs=1), "history_tokens": "levels", "decoder_start": "bos"}
+    result = run_recbole_bbq("BBQRec", "synth", config_dict=config_dict)
+    state = compat.load_checkpoint(result["checkpoint"])
+    for key in ("history_tokens", "decoder_start", "first_level_embeddings"):
+        del state["config"][key]
+    older = workdir / "older.pth"
+    torch.save(state, older)
+    generator = load_trained(str(older), data_path=str(workdir / "data")).model.generator
+    assert (generator.history_tokens, generator.decoder_start) == ("levels", "bos")
+    assert generator.first_level_embeddings == "tokens"
+
+
 def test_reused_tokenizer_realigns_id_embeddings_by_item_token(workdir):
     model, config, train, _ = built_model(workdir, "BBQRec")
     state = model.tokenizer_state_dict()

@@ -507,9 +507,10 @@ def test_first_level_items_scores_each_token_against_its_items_mean_embedding(hi
         under = items[:, 0] == token
         if under.any():
             expected[token] = summed[under].mean(0)
-    assert expected[6].abs().sum() == 0  # the unused token scores 0 for every user
     logits = m(codes, mask, target)
-    torch.testing.assert_close(logits[0], h[:, 0] @ expected.T)
+    reference = (h[:, 0] @ expected.T).index_fill(1, torch.tensor([6]), float("-inf"))
+    torch.testing.assert_close(logits[0], reference)  # the unused token 6 gets no mass
+    assert not any(name.startswith("first_level") for name in m.state_dict())  # rebuilt, not saved
     # a private token is scored against its item's whole embedding
     torch.testing.assert_close(expected[2], summed[5])
     for l in range(1, len(LEVELS)):  # later levels keep their own token tables
@@ -547,6 +548,10 @@ def test_first_level_items_needs_tied_embeddings_and_the_item_table():
         tiny(tie_embeddings=True, first_level_embeddings="items")
     with pytest.raises(ValueError, match="first_level_embeddings must be one of"):
         tiny(first_level_embeddings="item")
+    bad = item_table()
+    bad[4, 1] = LEVELS[1]
+    with pytest.raises(ValueError, match=r"item_codes row 4 has level-2 code 5, outside 0..4"):
+        tiny(tie_embeddings=True, first_level_embeddings="items", item_codes=bad)
 
 
 class ScaledValueAttention(MultiHeadAttention):

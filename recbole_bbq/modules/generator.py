@@ -598,14 +598,22 @@ class SemanticIDGenerator(nn.Module):
                 raise ValueError("first_level_embeddings='items' needs item_codes [n_items, n_levels]")
         self.first_level_embeddings = first_level_embeddings
         # the catalogue's IDs, one row per item (no padding row): which items sit under each
-        # level-1 token, and how many (a buffer, so it follows the module to its device)
-        codes = (item_codes.to(torch.long) if first_level_embeddings == "items"
-                 else torch.zeros(0, len(self.level_sizes), dtype=torch.long))
+        # level-1 token, and how many. Buffers, so they follow the module to its device, not
+        # saved: rebuilt from the model's ID table, which the checkpoint holds
+        codes = torch.zeros(0, len(self.level_sizes), dtype=torch.long)
+        if first_level_embeddings == "items":
+            codes = item_codes.detach().to("cpu", torch.long).clone()
+            for lvl, size in enumerate(self.level_sizes):
+                bad = (codes[:, lvl] < 0) | (codes[:, lvl] >= size)
+                if bad.any():
+                    row = int(bad.nonzero()[0, 0])
+                    raise ValueError(f"item_codes row {row} has level-{lvl + 1} code "
+                                     f"{int(codes[row, lvl])}, outside 0..{size - 1}")
         self.register_buffer("first_level_items", codes, persistent=False)
-        self.register_buffer(
-            "first_level_counts",
-            torch.bincount(codes[:, 0], minlength=self.level_sizes[0]).clamp(min=1).to(torch.float32)
-            if codes.numel() else torch.zeros(0), persistent=False)
+        self.register_buffer("first_level_counts",
+                             torch.bincount(codes[:, 0], minlength=self.level_sizes[0])
+                             if codes.numel() else torch.zeros(0, dtype=torch.long),
+                             persistent=False)
         self.decoder_start = decoder_start
         self.first_level_readout = first_level_readout
         self.start_every_level = bool(start_every_level)
@@ -681,7 +689,10 @@ class SemanticIDGenerator(nn.Module):
         if self.output_scale != 1.0:
             h = h * self.output_scale
         if level == 0 and self.first_level_embeddings == "items":
-            return F.linear(h, self.first_level_item_embeddings())
+            logits = F.linear(h, self.first_level_item_embeddings())
+            # a token no item starts with is no place for mass (a tied token learns to score
+            # low; a zero centroid cannot)
+            return logits.masked_fill(self.first_level_counts == 0, float("-inf"))
         return F.linear(h, self.token_emb[level].weight)
 
     def first_level_item_embeddings(self) -> torch.Tensor:
@@ -691,13 +702,15 @@ class SemanticIDGenerator(nn.Module):
         every item and so cannot move a softmax over tokens. A token only one item has is
         scored against that item's whole embedding, as SASRec and the atomic control score
         items; a shared one against its items' centroid, the later levels then choosing
-        among them. Computed from the live tables at every call, so both sides train it."""
+        among them (a token no item starts with: zeros, its logit masked out by
+        :meth:`level_logits`). Computed from the live tables at every call, so both sides
+        train it."""
         codes = self.first_level_items
         items = self.token_emb[0](codes[:, 0])
         for lvl in range(1, self.n_levels):
             items = items + self.token_emb[lvl](codes[:, lvl])
         sums = items.new_zeros(self.level_sizes[0], self.d_model).index_add_(0, codes[:, 0], items)
-        return sums / self.first_level_counts.to(sums.dtype).unsqueeze(1)
+        return sums / self.first_level_counts.clamp(min=1).to(sums.dtype).unsqueeze(1)
 
     def _device(self) -> torch.device:
         return self.bos_emb.device
