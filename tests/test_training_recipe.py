@@ -193,7 +193,7 @@ def test_resuming_as_another_model_of_the_same_shapes_is_refused(workdir):
     """decoder_start, first_level_readout, start_every_level, history_tokens and
     first_level_embeddings change no weight shape:
     without the check the weights would load and training would go on as another model."""
-    config = tiny_config(workdir, workdir / "data", epochs=1)
+    config = {**tiny_config(workdir, workdir / "data", epochs=1), "tie_embeddings": True}  # items needs it
     first = run_recbole_bbq("TIGER", "synth", config_dict=config)
     stem, ext = os.path.splitext(first["checkpoint"])
     with pytest.raises(compat.CheckpointError,
@@ -205,7 +205,7 @@ def test_resuming_as_another_model_of_the_same_shapes_is_refused(workdir):
         run_recbole_bbq("TIGER", "synth", config_dict={
             **config, "decoder_start": "last_item", "first_level_readout": "start",
             "start_every_level": True, "history_tokens": "item", "epochs": 2,
-            "first_level_embeddings": "items", "tie_embeddings": True,  # which items needs
+            "first_level_embeddings": "items",
             "tokenizer_checkpoint": first["tokenizer_checkpoint"],
             "resume_checkpoint": stem + "-latest" + ext})
 
