@@ -459,6 +459,16 @@ bbqrec_history_item_seeds)  # bbqrec_history_item at two seeds: 2020 on stage 1 
     --adopt=$(records $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json \
       $R/BBQRec-Beauty-Dec-06-2026_08-15-53-279494.json $R/BBQRec-Beauty-Dec-06-2026_08-58-00-f4bfe9.json)
   ;;
+table2_history_item)  # table2_current with BBQRec at its defaults of 6 Dec (a position per history
+  # item, last-item start, input norm): seed 2020 on stage 1 57e586 (bbqrec_history_item_no_inherit's
+  # run), 2021 on 2bb80c's; the other models' records as in table2_current
+  table2_models \
+    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
+    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth \
+    --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_history_item \
+    --adopt=$(records "${TABLE2_OTHERS[@]}" \
+      $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json $R/BBQRec-Beauty-Dec-06-2026_11-34-14-3bb4b3.json)
+  ;;
 table4_history_item)  # Table 4 at BBQRec's defaults of 6 Dec (a position per history item,
   # last-item start, input norm), seed 2020, all three on stage 1 57e586 (BBQRec is
   # bbqrec_history_item_no_inherit's run; S and E spelled the three keys out)
