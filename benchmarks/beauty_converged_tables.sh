@@ -480,6 +480,13 @@ table3_history_item)  # Table 3 at BBQRec's defaults of 6 Dec, seed 2020, so far
     --epochs=20 --time_budget_minutes=75 --out=$OUT/table3_history_item \
     --adopt=$(records $R/BBQRec_noRec-Beauty-Dec-06-2026_12-20-37-1ef923.json $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json)
   ;;
+bbqrec_first_level_items)  # bbqrec_history_item_no_inherit (BBQRec at its defaults of 6 Dec, seed
+  # 2020, stage 1 57e586) with each level-1 token scored against its items' mean embedding
+  # (first_level_embeddings: items); stopped after epoch 9 and resumed from its -latest checkpoint
+  bbqrec_last_item_57e586_models --set BBQRec:input_norm=True --set BBQRec:history_tokens=item \
+    --set BBQRec:first_level_embeddings=items --out=$OUT/bbqrec_first_level_items \
+    --adopt=$R/BBQRec-Beauty-Dec-06-2026_12-45-25-28bc34.json
+  ;;
 table4_history_item)  # Table 4 at BBQRec's defaults of 6 Dec (a position per history item,
   # last-item start, input norm), seed 2020, all three on stage 1 57e586 (BBQRec is
   # bbqrec_history_item_no_inherit's run; S and E spelled the three keys out)
