@@ -702,15 +702,16 @@ class SemanticIDGenerator(nn.Module):
         every item and so cannot move a softmax over tokens. A token only one item has is
         scored against that item's whole embedding, as SASRec and the atomic control score
         items; a shared one against its items' centroid, the later levels then choosing
-        among them (a token no item starts with: zeros, its logit masked out by
-        :meth:`level_logits`). Computed from the live tables at every call, so both sides
-        train it."""
-        codes = self.first_level_items
-        items = self.token_emb[0](codes[:, 0])
+        among them. Every item under a token shares that token, so the mean is the token's
+        own embedding plus the mean of its items' later-level tokens (a token no item starts
+        with: its own embedding, its logit masked out by :meth:`level_logits`). Computed from
+        the live tables at every call, so both sides train it."""
+        codes, own = self.first_level_items, self.token_emb[0].weight
+        later = own.new_zeros(len(codes), self.d_model)
         for lvl in range(1, self.n_levels):
-            items = items + self.token_emb[lvl](codes[:, lvl])
-        sums = items.new_zeros(self.level_sizes[0], self.d_model).index_add_(0, codes[:, 0], items)
-        return sums / self.first_level_counts.clamp(min=1).to(sums.dtype).unsqueeze(1)
+            later = later + self.token_emb[lvl](codes[:, lvl])
+        sums = torch.zeros_like(own).index_add_(0, codes[:, 0], later)
+        return own + sums / self.first_level_counts.clamp(min=1).to(sums.dtype).unsqueeze(1)
 
     def _device(self) -> torch.device:
         return self.bos_emb.device
