@@ -10,10 +10,10 @@ from recbole_bbq.model import TIGER
 from recbole_bbq.modules.semantic_ids import build_semantic_ids
 
 
-@pytest.fixture
-def tiger_with_ids(tmp_path, synthetic_data_path, monkeypatch):
+def _tiger_with_ids(tmp_path, synthetic_data_path, monkeypatch, **overrides):
     monkeypatch.chdir(tmp_path)
-    config = Config("TIGER", "synth", config_dict=tiny_config(tmp_path, synthetic_data_path))
+    config = Config("TIGER", "synth",
+                    config_dict={**tiny_config(tmp_path, synthetic_data_path), **overrides})
     dataset = create_dataset(config)
     train, valid, _ = data_preparation(config, dataset)
     torch.manual_seed(0)
@@ -24,6 +24,11 @@ def tiger_with_ids(tmp_path, synthetic_data_path, monkeypatch):
     model.eval()
     batch = next(iter(valid))[0].to(config["device"])
     return model, batch, train
+
+
+@pytest.fixture
+def tiger_with_ids(tmp_path, synthetic_data_path, monkeypatch):
+    return _tiger_with_ids(tmp_path, synthetic_data_path, monkeypatch)
 
 
 def test_length_bucketing_changes_nothing(tiger_with_ids):
@@ -38,6 +43,51 @@ def test_length_bucketing_changes_nothing(tiger_with_ids):
     assert torch.equal(torch.isinf(results[1][1]), torch.isinf(results[4][1]))
     finite = torch.isfinite(results[1][1])
     assert torch.allclose(results[1][1][finite], results[4][1][finite], atol=1e-5)
+
+
+def test_first_level_centroids_are_computed_once_per_batch_with_the_same_loss_and_gradients(
+        tmp_path, synthetic_data_path, monkeypatch):
+    """Under ``first_level_embeddings: items`` the four length buckets of a batch share one
+    computation of the level-1 centroids (forward and backward), and loss, every gradient and
+    the search's scores equal those of computing them afresh in every chunk."""
+    import contextlib
+
+    model, batch, train = _tiger_with_ids(tmp_path, synthetic_data_path, monkeypatch,
+                                          tie_embeddings=True, first_level_embeddings="items")
+    generator = model.generator
+    model.length_buckets = 4
+    train_batch = next(iter(train)).to(model.device)
+    calls = []
+    compute = generator.first_level_item_embeddings
+
+    def counted():
+        calls.append(1)
+        return compute()
+
+    monkeypatch.setattr(generator, "first_level_item_embeddings", counted)
+
+    def loss_grads_scores():
+        calls.clear()
+        model.zero_grad()
+        loss = model.calculate_loss(train_batch)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        n_train_calls = len(calls)
+        return loss.detach(), grads, model.full_sort_predict(batch), n_train_calls, len(calls)
+
+    loss, grads, scores, train_calls, all_calls = loss_grads_scores()
+    assert (train_calls, all_calls) == (1, 2)
+    monkeypatch.setattr(generator, "first_level_shared", contextlib.nullcontext)
+    loss_each, grads_each, scores_each, train_calls, _ = loss_grads_scores()
+    assert train_calls > 1  # the reference really computed them per chunk
+    assert torch.allclose(loss, loss_each, atol=1e-6)
+    assert grads.keys() == grads_each.keys() and "generator.token_emb.1.weight" in grads
+    for name in grads:
+        assert torch.allclose(grads[name], grads_each[name], atol=1e-6), name
+    assert torch.equal(torch.isinf(scores), torch.isinf(scores_each))
+    finite = torch.isfinite(scores)
+    assert torch.allclose(scores[finite], scores_each[finite], atol=1e-5)
+    assert generator._first_level_shared is None  # nothing kept past the batch
 
 
 def test_every_row_has_at_least_max_topk_finite_scores(tiger_with_ids):

@@ -210,26 +210,28 @@ class GenerativeRecommender(SequentialRecommender):
             raise RuntimeError("calculate_loss is stage 2; stage 1 has not produced semantic IDs")
         targets = self.item_codes[interaction[self.POS_ITEM_ID]]
         total = 0.0
-        for rows, seq, codes, mask in self._length_buckets(interaction):
-            loss = self.generator_loss(
-                codes, mask, targets[rows], **self.generator_attention_kwargs(seq)
-            )
-            total = total + loss * len(rows)
+        with self.generator.first_level_shared():
+            for rows, seq, codes, mask in self._length_buckets(interaction):
+                loss = self.generator_loss(
+                    codes, mask, targets[rows], **self.generator_attention_kwargs(seq)
+                )
+                total = total + loss * len(rows)
         return total / len(targets)
 
     @torch.no_grad()
     def full_sort_predict(self, interaction):
         n_rows = len(interaction[self.ITEM_SEQ])
         scores = None
-        for rows, seq, codes, mask in self._length_buckets(interaction):
-            leaf_ids, log_probs = constrained_beam_search(
-                self.generator, codes, mask, self.trie, self.beam_size,
-                level_scores=self.beam_level_scores, **self.generator_attention_kwargs(seq),
-            )
-            chunk = scores_for_all_items(leaf_ids, log_probs, self.trie, self.n_items)
-            if scores is None:
-                scores = chunk.new_full((n_rows, self.n_items), float("-inf"))
-            scores[rows] = chunk
+        with self.generator.first_level_shared():
+            for rows, seq, codes, mask in self._length_buckets(interaction):
+                leaf_ids, log_probs = constrained_beam_search(
+                    self.generator, codes, mask, self.trie, self.beam_size,
+                    level_scores=self.beam_level_scores, **self.generator_attention_kwargs(seq),
+                )
+                chunk = scores_for_all_items(leaf_ids, log_probs, self.trie, self.n_items)
+                if scores is None:
+                    scores = chunk.new_full((n_rows, self.n_items), float("-inf"))
+                scores[rows] = chunk
         return scores
 
     def predict(self, interaction):

@@ -48,7 +48,8 @@ Pure PyTorch; no RecBole import.
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple, Type
+from contextlib import contextmanager
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn as nn
@@ -614,6 +615,9 @@ class SemanticIDGenerator(nn.Module):
                              torch.bincount(codes[:, 0], minlength=self.level_sizes[0])
                              if codes.numel() else torch.zeros(0, dtype=torch.long),
                              persistent=False)
+        # set only inside ``first_level_shared()``: the centroids computed once for every
+        # chunk of one batch
+        self._first_level_shared: Optional[torch.Tensor] = None
         self.decoder_start = decoder_start
         self.first_level_readout = first_level_readout
         self.start_every_level = bool(start_every_level)
@@ -689,7 +693,10 @@ class SemanticIDGenerator(nn.Module):
         if self.output_scale != 1.0:
             h = h * self.output_scale
         if level == 0 and self.first_level_embeddings == "items":
-            logits = F.linear(h, self.first_level_item_embeddings())
+            centroids = self._first_level_shared
+            if centroids is None:
+                centroids = self.first_level_item_embeddings()
+            logits = F.linear(h, centroids)
             # a token no item starts with is no place for mass (a tied token learns to score
             # low; a zero centroid cannot)
             return logits.masked_fill(self.first_level_counts == 0, float("-inf"))
@@ -712,6 +719,23 @@ class SemanticIDGenerator(nn.Module):
             later = later + self.token_emb[lvl](codes[:, lvl])
         sums = torch.zeros_like(own).index_add_(0, codes[:, 0], later)
         return own + sums / self.first_level_counts.clamp(min=1).to(sums.dtype).unsqueeze(1)
+
+    @contextmanager
+    def first_level_shared(self) -> Iterator[None]:
+        """Within the block, :meth:`level_logits` reuses one :meth:`first_level_item_embeddings`
+        instead of computing it at every call: for the length buckets of one batch, whose
+        losses are summed into one backward (or scored with the same weights), so the result
+        is the same and the centroids' forward and backward run once per batch, not once
+        per chunk. Weights must not change inside the block. A no-op unless
+        ``first_level_embeddings="items"``."""
+        if self.first_level_embeddings != "items" or self._first_level_shared is not None:
+            yield  # nothing to share, or an enclosing block already shares it
+            return
+        self._first_level_shared = self.first_level_item_embeddings()
+        try:
+            yield
+        finally:
+            self._first_level_shared = None
 
     def _device(self) -> torch.device:
         return self.bos_emb.device
