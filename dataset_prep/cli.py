@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import List, Optional
 
@@ -83,9 +84,32 @@ def run(args: argparse.Namespace) -> dict:
     return ml100k.prepare(args.src, options)
 
 
+class _PlainFormatter(logging.Formatter):
+    """Progress lines as they are; warnings prefixed ``warning:``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        return f"{record.levelname.lower()}: {message}" if record.levelno >= logging.WARNING else message
+
+
+def _report_to_stdout() -> None:
+    """The pipeline's progress and warnings on standard output (this call's, so a caller's
+    redirection is honoured), once however often ``main`` runs in one process."""
+    package = logging.getLogger("dataset_prep")
+    for handler in [h for h in package.handlers if getattr(h, "_dataset_prep_cli", False)]:
+        package.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_PlainFormatter())
+    handler._dataset_prep_cli = True
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
+    package.propagate = False
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the CLI; bad input prints ``error: ...`` (no traceback) and returns 2."""
     args = build_parser().parse_args(argv)
+    _report_to_stdout()
     if args.batch_size < 1:
         print("error: --batch-size must be positive", file=sys.stderr)
         return 2

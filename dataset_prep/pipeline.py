@@ -1,6 +1,7 @@
 """From a reader's :class:`SourceData` to ``<out>/<name>/``: atomic files, features, metadata."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -49,9 +50,12 @@ class PrepOptions:
     verbose: bool = True
 
 
+logger = logging.getLogger(__name__)
+
+
 def _log(options: PrepOptions, message: str) -> None:
     if options.verbose:
-        print(message, flush=True)
+        logger.info(message)
 
 
 def _check_options(source: SourceData, options: PrepOptions) -> List[str]:
@@ -93,8 +97,8 @@ def _apply_missing(modality, items, present, source_file, options, what) -> int:
             f"{source_file}: {shown}; fix the source, drop the modality, or pass "
             f"--missing-features zero"
         )
-    print(f"warning: modality {modality!r}: {len(missing)} of {len(items)} items have no {what} "
-          f"in {source_file} and get a zero vector (present=False): {shown}", flush=True)
+    logger.warning(f"modality {modality!r}: {len(missing)} of {len(items)} items have no {what} "
+                   f"in {source_file} and get a zero vector (present=False): {shown}")
     return len(missing)
 
 

@@ -11,9 +11,12 @@ import argparse
 import os
 import sys
 
+import yaml
+from recbole.config import Config as RecBoleConfig
+
 from recbole_bbq.comparison import driver as comparison_driver
 from recbole_bbq.compat import CheckpointError
-from recbole_bbq.config import ConfigError, parse_overrides
+from recbole_bbq.config import ConfigError
 from recbole_bbq.data.feature_store import FeatureFileError
 from recbole_bbq.modules.semantic_ids import SemanticIDTableError
 from recbole_bbq.quick_start import run_recbole_bbq
@@ -48,6 +51,36 @@ side by side (any of these switches to the comparison driver):
   (python run_recbole_bbq.py --models=SASRec --dataset=x --help lists them all)
 
 environment: RECBOLE_BBQ_DEBUG=1 shows tracebacks of user errors (normally one line, exit 2)
+"""
+
+
+def parse_overrides(items) -> dict:
+    """``--key=value`` arguments as a dict, values parsed as YAML with RecBole's float rules
+    (``--topk=[5,10]``, ``--epochs=3``, ``--learning_rate=1e-3``); ``--key=`` is ``None``."""
+    loader = RecBoleConfig._build_yaml_loader(None)
+    overrides = {}
+    for item in items:
+        if not item.startswith("--") or "=" not in item:
+            raise ConfigError(f"unrecognised argument {item!r}: use --key=value")
+        key, value = item[2:].split("=", 1)
+        try:
+            overrides[key] = yaml.load(value, Loader=loader) if value != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--{key}: value {value!r} is not valid YAML ({exc})") from None
+    return overrides
+
+
+COMPARISON_USAGE = """\
+side by side: train what is missing, then write table.md, results.csv, results.json and plots
+
+  python run_recbole_bbq.py --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty \\
+      [--config_files=a.yaml] [--seeds=2020,2021,2022] [--preset=table3] \\
+      [--budget_epochs=N] [--budget_tokenizer_epochs=N] [--budget_minutes=M] \\
+      [--set [MODEL[@SEED]:]key=value ...] [--model_config MODEL:file.yaml ...] [--key=value ...] \\
+      [--out=DIR] [--target=BBQRec] [--adopt=results/A.json,results/B.json] [--no_training]
+
+Every (model, seed) run is cached in DIR/runs/, so a rerun trains only what is missing;
+presets mirror the paper's tables (recbole_bbq.comparison.driver).
 """
 
 
@@ -87,7 +120,8 @@ def build_comparison_parser() -> argparse.ArgumentParser:
     """The side-by-side command line (:mod:`recbole_bbq.comparison.driver`; its options are
     also listed by ``run_recbole_bbq.py --help``)."""
     parser = argparse.ArgumentParser(prog="run_recbole_bbq.py --models=...",
-                                     description=comparison_driver.__doc__.splitlines()[0])
+                                     description=COMPARISON_USAGE,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=None, help="comma-separated model names")
     parser.add_argument("--preset", default=None, choices=sorted(comparison_driver.PRESETS))
     parser.add_argument("--dataset", "-d", required=True)
@@ -153,6 +187,36 @@ def parse_comparison_args(argv):
     return args, files, common, per_model
 
 
+def _ints(text):
+    return [int(x) for x in text.split(",") if x] if text else None
+
+
+def comparison_request(args, files, common, per_model, command) -> "comparison_driver.ComparisonRequest":
+    """The parsed side-by-side options as the driver's request."""
+    return comparison_driver.ComparisonRequest(
+        dataset=args.dataset, models=args.models.split(",") if args.models else None,
+        preset=args.preset, seeds=_ints(args.seeds), out=args.out, target=args.target,
+        config_files=files, model_config_files=args.model_files, overrides=common,
+        per_model_overrides=per_model, budget_epochs=args.budget_epochs,
+        budget_tokenizer_epochs=args.budget_tokenizer_epochs, budget_minutes=args.budget_minutes,
+        adopt=[p for p in (args.adopt or "").split(",") if p], no_training=args.no_training,
+        levels=_ints(args.levels), beams=_ints(args.beams), speed_users=args.speed_users,
+        command=command)
+
+
+def comparison_summary(report: dict) -> str:
+    """The table the comparison wrote, then where its files and checkpoints are."""
+    out_dir = report["out_dir"]
+    with open(os.path.join(out_dir, "table.md"), encoding="utf-8") as handle:
+        table = handle.read().rstrip("\n")
+    plots = report.get("plots") or []
+    results = [run.get("result") or {} for run in report.get("runs", [])]
+    checkpoints = sorted({os.path.dirname(r["checkpoint"]) for r in results if r.get("checkpoint")})
+    return (table + f"\n\nWritten: {os.path.join(out_dir, 'table.md')}, results.csv, results.json"
+            + (", " + ", ".join(plots) if plots else "") + f" in {out_dir}"
+            + (f"; checkpoints in {', '.join(checkpoints)}" if checkpoints else ""))
+
+
 def main(argv=None) -> dict:
     """Dispatch the command line; see the module docstring."""
     try:
@@ -206,8 +270,11 @@ def _main(argv=None) -> dict:
         return recommend_main(args)
     if any(a.startswith(("--models=", "--preset=")) for a in args):
         parsed, files, common, per_model = parse_comparison_args(args)
-        command = "python run_recbole_bbq.py " + " ".join(args)
-        return comparison_driver.run(parsed, files, common, per_model, command)
+        request = comparison_request(parsed, files, common, per_model,
+                                     "python run_recbole_bbq.py " + " ".join(args))
+        report = comparison_driver.run(request)
+        print(comparison_summary(report))
+        return report
     tokenizer_only = "--tokenizer_only" in args
     model, dataset, files, overrides = parse_args([a for a in args if a != "--tokenizer_only"])
     if model is None and "model" not in overrides:

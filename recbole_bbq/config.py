@@ -3,8 +3,9 @@
 Order (later wins), as in RecBole-GNN: RecBole's own defaults for the model and dataset, then
 ``properties/overall.yaml`` (the shared evaluation protocol, docs/DESIGN.md section 2),
 ``properties/model/<Model>.yaml`` (preceded by those of the model's plugin base classes, so
-``BBQRec_noMIM`` reads ``BBQRec.yaml`` first), ``properties/dataset/<dataset>.yaml``, then
-the user's ``config_file_list``, ``config_dict`` and command-line values.
+``BBQRec_noMIM`` reads ``BBQRec.yaml`` first), ``properties/dataset/<dataset>.yaml`` when
+one exists (none ships), then the user's ``config_file_list`` and ``config_dict`` (the command
+line, :mod:`recbole_bbq.cli`, hands its ``--key=value`` settings over as the latter).
 """
 from __future__ import annotations
 
@@ -51,22 +52,6 @@ def known_config_keys() -> frozenset:
         for file in root.rglob("*.py"):
             keys.update(_KEY_READ.findall(file.read_text(encoding="utf-8", errors="ignore")))
     return frozenset(keys)
-
-
-def parse_overrides(items) -> dict:
-    """``--key=value`` arguments as a dict, values parsed as YAML with RecBole's float rules
-    (``--topk=[5,10]``, ``--epochs=3``, ``--learning_rate=1e-3``); ``--key=`` is ``None``."""
-    loader = RecBoleConfig._build_yaml_loader(None)
-    overrides = {}
-    for item in items:
-        if not item.startswith("--") or "=" not in item:
-            raise ConfigError(f"unrecognised argument {item!r}: use --key=value")
-        key, value = item[2:].split("=", 1)
-        try:
-            overrides[key] = yaml.load(value, Loader=loader) if value != "" else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--{key}: value {value!r} is not valid YAML ({exc})") from None
-    return overrides
 
 
 def _closest(key: str) -> str:
@@ -287,7 +272,7 @@ class Config(RecBoleConfig):
         if model is None:
             model = self.external_config_dict.get("model")
             if model is None:
-                raise KeyError("no model given: pass --model=NAME or set `model` in a config file")
+                raise KeyError("no model given: pass model (--model=NAME) or set `model` in a config file")
         if isinstance(model, str):
             model_name, model_class = model, get_model(model)
         else:
@@ -295,7 +280,7 @@ class Config(RecBoleConfig):
         if dataset is None:
             dataset = self.external_config_dict.get("dataset")
             if dataset is None:
-                raise KeyError("no dataset given: pass --dataset=NAME or set `dataset`")
+                raise KeyError("no dataset given: pass dataset (--dataset=NAME) or set `dataset`")
         return model_name, model_class, dataset
 
     def _load_internal_config_dict(self, model, model_class, dataset):

@@ -1,20 +1,17 @@
-"""One command for a side-by-side comparison, resumable and with the budget on record.
+"""A side-by-side comparison, resumable and with the budget on record (the library side of
+``run_recbole_bbq.py --models=...`` / ``--preset=...``; the command line is
+:mod:`recbole_bbq.cli`).
 
-    python run_recbole_bbq.py --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty \
-        [--config_files=a.yaml] [--seeds=2020,2021,2022] [--preset=table3] \
-        [--budget_epochs=N] [--budget_tokenizer_epochs=N] [--budget_minutes=M] \
-        [--set [MODEL[@SEED]:]key=value ...] [--model_config MODEL:file.yaml ...] [--key=value ...] \
-        [--out=DIR] [--target=BBQRec] [--adopt=results/A.json,results/B.json]
-
-Every (run, seed) is trained and evaluated by :func:`~recbole_bbq.quick_start.run_recbole_bbq`
-under the same protocol, and its result is cached in ``DIR/runs/`` under a key made of the
-model, dataset, seed, the config files' contents and every override; a rerun, or a run with
-more models or seeds, trains only what is missing; ``--adopt`` takes finished single runs
-into the cache once their recorded config is checked equal to this benchmark's. ``DIR`` then holds ``table.md`` (laid out
-like the paper's tables: best per metric in bold, the target's relative improvement over the
-best other model and, with several seeds, mean +- std and a paired t-test p-value),
-``results.csv`` (one row per run: every metric, seed, stage times, peak memory, the config
-file), ``results.json`` (everything, with each run's exact config) and PNG plots.
+Every (run, seed) of a :class:`ComparisonRequest` is trained and evaluated by
+:func:`~recbole_bbq.quick_start.run_recbole_bbq` under the same protocol, and its result is
+cached in ``out/runs/`` under a key made of the model, dataset, seed, the config files' contents
+and every override; a rerun, or a run with more models or seeds, trains only what is missing;
+``adopt`` takes finished single runs into the cache once their recorded config is checked equal
+to this comparison's. ``out`` then holds ``table.md`` (laid out like the paper's tables: best per
+metric in bold, the target's relative improvement over the best other model and, with several
+seeds, mean +- std and a paired t-test p-value), ``results.csv`` (one row per run: every metric,
+seed, stage times, peak memory, the config file), ``results.json`` (everything, with each run's
+exact config) and PNG plots.
 
 Presets mirror the paper: ``table2`` (overall), ``table3`` (tokenizer ablations), ``table4``
 (generator ablations), ``figure4`` (signal ablations), ``figure3`` (sweeps over L, N, D, K,
@@ -24,6 +21,7 @@ drawn as line plots), ``table5`` (colliding items at L = 2, 3, 4; stage 1 only) 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from recbole_bbq.comparison.presets import METRICS, PRESETS, RunSpec  # noqa: F401 (tests read METRICS here)
@@ -41,12 +39,40 @@ from recbole_bbq.comparison.runs import Benchmark
 from recbole_bbq.fileio import atomic_write_json, atomic_write_text
 
 
-def _ints(text: Optional[str]) -> Optional[List[int]]:
-    return [int(x) for x in text.split(",") if x] if text else None
+@dataclass
+class ComparisonRequest:
+    """What one comparison trains and reports. ``models`` (default: the preset's), ``seeds``
+    (default: the config's seed), ``out`` (default ``results/comparison-<dataset>[-<preset>]``);
+    ``config_files`` are read by every run, ``model_config_files[MODEL]`` after them for one
+    model; ``overrides`` apply to every run, ``per_model_overrides`` to a ``MODEL`` or
+    ``MODEL@SEED`` scope; ``budget_*`` cap every run; ``adopt`` lists finished runs' result
+    JSONs to reuse and ``no_training`` refuses to train anything neither adopted nor cached;
+    ``levels`` (table5) and ``beams`` / ``speed_users`` (table6) default to the preset's;
+    ``command`` is recorded in every output."""
+
+    dataset: str
+    models: Optional[List[str]] = None
+    preset: Optional[str] = None
+    seeds: Optional[List[int]] = None
+    out: Optional[str] = None
+    target: Optional[str] = None
+    config_files: List[str] = field(default_factory=list)
+    model_config_files: Dict[str, List[str]] = field(default_factory=dict)
+    overrides: Dict = field(default_factory=dict)
+    per_model_overrides: Dict[str, Dict] = field(default_factory=dict)
+    budget_epochs: Optional[int] = None
+    budget_tokenizer_epochs: Optional[int] = None
+    budget_minutes: Optional[float] = None
+    adopt: List[str] = field(default_factory=list)
+    no_training: bool = False
+    levels: Optional[List[int]] = None
+    beams: Optional[List[int]] = None
+    speed_users: int = 200
+    command: str = ""
 
 
 # ---------------------------------------------------------------------------- one per kind
-def _compare(bench, args, preset, models, target, out_dir, title):
+def _compare(bench, request, preset, models, target, out_dir, title):
     records = bench.compare([RunSpec(m, m) for m in models])
     summary = summarise(records, target)
     write_csv(os.path.join(out_dir, "results.csv"), records)
@@ -59,7 +85,7 @@ def _compare(bench, args, preset, models, target, out_dir, title):
     return [comparison_table(summary), ""], {"runs": records, "summary": summary}, plots
 
 
-def _sweep(bench, args, preset, models, target, out_dir, title):
+def _sweep(bench, request, preset, models, target, out_dir, title):
     sweep_records, all_records, sections = {}, [], []
     for param, values in preset["sweeps"].items():
         specs = [RunSpec(f"{models[0]}[{param}={v}]", models[0], {param: v}) for v in values]
@@ -71,13 +97,13 @@ def _sweep(bench, args, preset, models, target, out_dir, title):
     return sections, {"runs": all_records}, plots
 
 
-def _collisions(bench, args, preset, models, target, out_dir, title):
-    records = bench.collisions(models, _ints(args.levels) or preset["levels"])
+def _collisions(bench, request, preset, models, target, out_dir, title):
+    records = bench.collisions(models, request.levels or preset["levels"])
     return [collision_table(records), ""], {"runs": records}, []
 
 
-def _speed(bench, args, preset, models, target, out_dir, title):
-    records = bench.speed(models, _ints(args.beams) or preset["beams"], args.speed_users)
+def _speed(bench, request, preset, models, target, out_dir, title):
+    records = bench.speed(models, request.beams or preset["beams"], request.speed_users)
     return [speed_table(records), ""], {"runs": records}, []
 
 
@@ -85,43 +111,38 @@ REPORTS = {"compare": _compare, "sweep": _sweep, "collisions": _collisions, "spe
 
 
 # ---------------------------------------------------------------------------- entry point
-def run(args, files: List[str], common: Dict, per_model: Dict, command: str) -> Dict:
-    """Train what is missing, then write the tables and plots.
-
-    ``args`` is the parsed command line (:func:`recbole_bbq.cli.parse_comparison_args`, which
-    also gives ``files``, the ``common`` overrides and the ``per_model`` ones); ``command`` is
-    the command as the user typed it, recorded in every output.
-    """
-    preset = PRESETS.get(args.preset, {}) if args.preset else {}
+def run(request: ComparisonRequest) -> Dict:
+    """Train what is missing, then write the tables and plots into ``report["out_dir"]``;
+    returns the report (what ``results.json`` holds)."""
+    preset = PRESETS.get(request.preset, {}) if request.preset else {}
     kind = preset.get("kind", "compare")
-    models = args.models.split(",") if args.models else list(preset["models"])
-    out_dir = args.out or os.path.join(
-        "results", f"comparison-{args.dataset}" + (f"-{args.preset}" if args.preset else ""))
-    budget = {"epochs": args.budget_epochs, "tokenizer_epochs": args.budget_tokenizer_epochs,
-              "minutes": args.budget_minutes}
-    bench = Benchmark(args.dataset, out_dir, files, common, per_model, _ints(args.seeds),
-                      budget, command, model_config_files=args.model_files,
-                      no_training=args.no_training)
+    models = list(request.models) if request.models else list(preset["models"])
+    out_dir = request.out or os.path.join(
+        "results", f"comparison-{request.dataset}" + (f"-{request.preset}" if request.preset else ""))
+    files, common, per_model = request.config_files, request.overrides, request.per_model_overrides
+    command = request.command
+    budget = {"epochs": request.budget_epochs, "tokenizer_epochs": request.budget_tokenizer_epochs,
+              "minutes": request.budget_minutes}
+    bench = Benchmark(request.dataset, out_dir, files, common, per_model, request.seeds,
+                      budget, command, model_config_files=request.model_config_files,
+                      no_training=request.no_training)
     if not bench.seeds:
         bench.seeds = [int(bench._config_value(models[0], "seed"))]
-    if args.adopt:
-        report_adopted = bench.adopt([p for p in args.adopt.split(",") if p])
-    else:
-        report_adopted = []
+    report_adopted = bench.adopt(list(request.adopt)) if request.adopt else []
     title = preset.get("title", "Side-by-side comparison")
-    target = args.target or ("BBQRec" if "BBQRec" in models else models[-1])
-    report = {"command": command, "dataset": args.dataset, "preset": args.preset, "kind": kind,
+    target = request.target or ("BBQRec" if "BBQRec" in models else models[-1])
+    report = {"command": command, "dataset": request.dataset, "preset": request.preset, "kind": kind,
               "models": models, "seeds": bench.seeds, "budget": bench.budget,
-              "config_files": files, "model_config_files": args.model_files,
-              "overrides": common, "per_model_overrides": per_model}
-    sections = [f"# {title}: {args.dataset}", "", f"Command: `{command}`", "",
+              "config_files": files, "model_config_files": request.model_config_files,
+              "overrides": common, "per_model_overrides": per_model, "out_dir": out_dir}
+    sections = [f"# {title}: {request.dataset}", "", f"Command: `{command}`", "",
                 f"Seeds: {bench.seeds}. Budget: "
                 + (", ".join(f"{k}={v}" for k, v in bench.budget.items()) or "none (configured epochs)")
                 + f". Config files: {files or 'none'}"
-                + (f"; per model: {args.model_files}" if args.model_files else "")
+                + (f"; per model: {request.model_config_files}" if request.model_config_files else "")
                 + f". Overrides: {common or 'none'}"
                 + (f"; per model: {per_model}" if per_model else "") + ".", ""]
-    sections_kind, updates, plots = REPORTS[kind](bench, args, preset, models, target, out_dir, title)
+    sections_kind, updates, plots = REPORTS[kind](bench, request, preset, models, target, out_dir, title)
     sections += sections_kind
     report.update(updates)
     if kind in ("compare", "sweep"):
@@ -130,8 +151,10 @@ def run(args, files: List[str], common: Dict, per_model: Dict, command: str) -> 
         else:
             sections += ["Plots not drawn: matplotlib is not installed "
                          "(`pip install recbole_bbq[plots]`).", ""]
-    sections += [f"Runs trained now: {len(bench.trained)}; taken from the cache: "
-                 f"{len(bench.cached)} (`{os.path.join(out_dir, 'runs')}`)."]
+    # the cache is a working folder (ignored by git), so the table names the committed
+    # records it adopted, below, rather than the cache's path
+    sections += [f"Runs trained now: {len(bench.trained)}; taken from the run cache "
+                 f"(`runs/` beside this file, not kept in version control): {len(bench.cached)}."]
     if report_adopted:
         sections += ["", "Adopted finished runs (config checked key by key): "
                      + ", ".join(f"`{p}`" for p in report_adopted) + "."]
@@ -144,10 +167,4 @@ def run(args, files: List[str], common: Dict, per_model: Dict, command: str) -> 
                   keys_added_since=bench.keys_added_since)
     atomic_write_text(os.path.join(out_dir, "table.md"), "\n".join(sections) + "\n")
     atomic_write_json(os.path.join(out_dir, "results.json"), report)
-    print("\n".join(sections))
-    results = [run.get("result") or {} for run in report.get("runs", [])]
-    checkpoints = sorted({os.path.dirname(r["checkpoint"]) for r in results if r.get("checkpoint")})
-    print(f"\nWritten: {os.path.join(out_dir, 'table.md')}, results.csv, results.json"
-          + (", " + ", ".join(plots) if plots else "") + f" in {out_dir}"
-          + (f"; checkpoints in {', '.join(checkpoints)}" if checkpoints else ""))
     return report

@@ -38,7 +38,7 @@ def fit_sasrec_item_embeddings(cf_config, train_data) -> torch.Tensor:
 
 
 def fit_in_child_process(cf_config, train_data) -> torch.Tensor:
-    """``fit_sasrec_item_embeddings`` in a fresh interpreter (``python -m`` this module).
+    """``fit_sasrec_item_embeddings`` in a fresh interpreter (:func:`run_child_job`).
 
     A plain subprocess, not multiprocessing: spawn re-imports the caller's ``__main__``,
     which re-runs any user script without a ``__main__`` guard.
@@ -52,7 +52,9 @@ def fit_in_child_process(cf_config, train_data) -> torch.Tensor:
         job, out = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "embeddings.pt")
         with open(job, "wb") as handle:
             pickle.dump((cf_config, train_data), handle)
-        done = subprocess.run([sys.executable, "-m", __name__, job, out], check=False)
+        child = (f"import sys; from {__name__} import run_child_job; "
+                 f"run_child_job(sys.argv[1], sys.argv[2])")
+        done = subprocess.run([sys.executable, "-c", child, job, out], check=False)
         if done.returncode != 0 or not os.path.isfile(out):
             raise RuntimeError(
                 f"LETTER: the SASRec child process failed (exit code {done.returncode}); its "
@@ -61,11 +63,12 @@ def fit_in_child_process(cf_config, train_data) -> torch.Tensor:
         return torch.load(out, weights_only=True)
 
 
-if __name__ == "__main__":  # the child process of fit_in_child_process
+def run_child_job(job: str, out: str) -> None:
+    """The child process of :func:`fit_in_child_process`: read the pickled ``(config,
+    train_data)`` from ``job``, train, and save the embeddings to ``out``."""
     import pickle
-    import sys
 
-    with open(sys.argv[1], "rb") as handle:
-        _config, _train_data = pickle.load(handle)
-    compat.start_logging(_config)
-    torch.save(fit_sasrec_item_embeddings(_config, _train_data), sys.argv[2])
+    with open(job, "rb") as handle:
+        config, train_data = pickle.load(handle)
+    compat.start_logging(config)
+    torch.save(fit_sasrec_item_embeddings(config, train_data), out)
