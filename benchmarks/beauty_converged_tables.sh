@@ -25,7 +25,8 @@ TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER'
 # BBQRec ties its output to its token embeddings since 5 Dec (tie_embeddings: True): the cases
 # whose BBQRec-family runs trained untied pin tie_embeddings=False.
 records() { local IFS=,; echo "$*"; }
-# BBQRec's generator reads a history as SASRec does since 6 Dec's thirteenth session
+# BBQRec's generator reads a history as SASRec does since 6 Dec (docs/RESULTS.md,
+# "BBQRec's generator defaults of 6 Dec")
 # (properties/model/BBQRec.yaml: decoder_start last_item, input_norm True, history_tokens item);
 # the cases whose BBQRec-family runs trained under the family's earlier values pin them, before
 # their own settings, which therefore still win: before_6dec MODEL... prints the --set options

@@ -1,4 +1,4 @@
-"""How cost grows with the catalogue and the history (issue 11, part 6).
+"""How cost grows with the catalogue and the history (docs/RESULTS.md, "Cost growth").
 
     python benchmarks/bench_cost_growth.py [--items 10000,100000,1000000] [--histories 20,50,200]
         [--device cpu] [--out docs/results/cost-growth] [--d_model 128 --layers 4 ...]

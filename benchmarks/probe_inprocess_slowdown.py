@@ -1,5 +1,5 @@
 """Are generator steps slower after RecBole's SASRec trained in the same process, and is the
-C allocator the cause? (issue 11, part 5; outcome: it was not the allocator but autograd's
+C allocator the cause? (outcome: it was not the allocator but autograd's
 anomaly mode, which RecBole's model import switches on and ``compat.anomaly_mode_kept`` now
 undoes -- docs/RESULTS.md, "The in-process slowdown")
 

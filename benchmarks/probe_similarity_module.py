@@ -1,6 +1,6 @@
 """Probe: does a trained BBQRec generator use its similarity module (paper eq. 14-17)?
 
-Issue 10 found BBQRec_S (no similarity module) at or above BBQRec at two seeds. This probe
+The Table 4 runs found BBQRec_S (no similarity module) at or above BBQRec at two seeds. This probe
 tells apart three explanations on a *trained* BBQRec checkpoint, without training anything:
 
 1. the buckets carry no signal: ``cos(v_last, v_next)`` of the stage-1 item vectors is no

@@ -1,4 +1,4 @@
-"""The package's layers: no module imports one that sits above it (issue 14's rule), lazy
+"""The package's layers: no module imports one that sits above it (docs/DESIGN.md's layering), lazy
 imports inside functions included. A new upward arrow fails here with the file and line."""
 import ast
 from pathlib import Path

@@ -1,6 +1,6 @@
 """Data-parallel training (RecBole's distributed mode) on the CPU, two gloo processes.
 
-The first test is the issue's check: one optimizer step of TIGER's generator over a global
+The first test is the defining check: one optimizer step of TIGER's generator over a global
 batch split between two processes gives the same loss, gradients and weights as one process
 on the whole batch. The second runs the whole pipeline with ``nproc=2``.
 """

@@ -202,7 +202,7 @@ class BBQTokenizer(nn.Module):
             nn.init.uniform_(self.id_embedding.weight, 0.0, id_init_range)
         else:
             self.id_embedding = None
-        n_books = 1 if self.shared_codebook else len(self.signals)
+        n_books = 1 if self.shared_codebook else len(self.signals)  # see quantizer()
         self.quantizers = nn.ModuleList(
             ResidualQuantizer(n_levels, codebook_size, d, commitment, loss_reduction,
                               dead_code_reset)
@@ -229,6 +229,11 @@ class BBQTokenizer(nn.Module):
         return len(self.signals) * self.latent_dim
 
     def quantizer(self, signal_index: int) -> ResidualQuantizer:
+        """The residual quantizer of one signal (paper eqs. 5-6). With ``shared_codebook`` (the
+        paper's unified, behaviour-dominated codebook, sec. 4.1.2) every signal -- ID, text,
+        image -- is quantized by the same codebooks, k-means-initialised on the signals'
+        pooled latents (:meth:`kmeans_init`); ``BBQRec_noU`` gives each signal its own. The
+        one place that choice is made."""
         return self.quantizers[0 if self.shared_codebook else signal_index]
 
     @property

@@ -1,7 +1,9 @@
 """Constrained beam search over valid semantic IDs, and conversion to full-ranking scores.
 
 Generative recommenders (TIGER, BBQRec) rank items by decoding the next item's semantic ID
-``(c_1, ..., c_L)`` with beam search restricted to prefixes that exist in the catalogue.
+``(c_1, ..., c_L)`` with beam search restricted to prefixes that exist in the catalogue
+(TIGER's constrained decoding), scoring each by BBQRec's eq. 1,
+``P(i_{t+1} | S_t) = prod_j P(c_j | c_1..c_{j-1}, S_t)``.
 :class:`SemanticIDTrie` stores those prefixes level by level as padded child tables;
 :func:`constrained_beam_search` runs the batched search; :func:`scores_for_all_items` turns
 the surviving beams into the ``[batch, n_items]`` score matrix that RecBole's full-ranking

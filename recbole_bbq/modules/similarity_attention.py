@@ -32,7 +32,7 @@ histories, float32: 1.26-1.36x plain attention's step against 1.38-2.12x when th
 was left to autograd, measured on 5 Dec). Both passes also work through the query items in chunks (about a
 million elements of ``V'`` each, at least one item: at TIGER's size one item, up to ~30 MB), so
 ``V'`` and its gradient never exist whole: 1.23-1.29x against 1.45-1.48x for the whole
-tensor at once in float32 a session later, 0-4 % slower under bfloat16 (1.35-1.41x against 1.35-1.36x;
+tensor at once in float32 (measured later the same day), 0-4 % slower under bfloat16 (1.35-1.41x against 1.35-1.36x;
 docs/RESULTS.md, "Speed").
 """
 from __future__ import annotations
