@@ -470,18 +470,18 @@ table2_history_item)  # table2_current with BBQRec at its defaults of 6 Dec (a p
     --adopt=$(records "${TABLE2_OTHERS[@]}" \
       $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json $R/BBQRec-Beauty-Dec-06-2026_11-34-14-3bb4b3.json)
   ;;
-table3_history_item)  # Table 3 at BBQRec's defaults of 6 Dec, seed 2020, so far noRec, noU and
-  # BBQRec: noRec on table3_tied's 2-epoch stage 1 (e3a971, loaded), noU on table3_tied's
-  # (f55525, loaded; stopped by the session's end after epoch 6 and resumed from its -latest
-  # checkpoint), BBQRec on 57e586 (6767b3). To add: noMIM training its own 2-epoch stage 1
-  # (--tokenizer_epochs=2 --tokenizer_eval_step=1), then --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec
-  python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noRec,BBQRec_noU,BBQRec \
+table3_history_item)  # Table 3 at BBQRec's defaults of 6 Dec, seed 2020: noMIM trained its own
+  # 2-epoch stage 1 (5f82d1), noRec on table3_tied's 2-epoch stage 1 (e3a971, loaded), noU on
+  # table3_tied's (f55525, loaded; stopped by a session's end after epoch 6 and resumed from its
+  # -latest checkpoint), BBQRec on 57e586 (6767b3)
+  A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"
+  python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec \
     --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E \
     --set BBQRec_noRec:tokenizer_checkpoint=saved/BBQRec_noRec-Beauty-Dec-05-2026_19-53-01-e3a971-tokenizer.pth \
     --set BBQRec_noU:tokenizer_checkpoint=saved/BBQRec_noU-Beauty-Dec-05-2026_21-10-01-f55525-tokenizer.pth \
     --epochs=20 --time_budget_minutes=75 --out=$OUT/table3_history_item \
-    --adopt=$(records $R/BBQRec_noRec-Beauty-Dec-06-2026_12-20-37-1ef923.json \
+    --adopt=$(records $R/BBQRec_noMIM-Beauty-Dec-06-2026_13-53-15-5f82d1.json $R/BBQRec_noRec-Beauty-Dec-06-2026_12-20-37-1ef923.json \
       $R/BBQRec_noU-Beauty-Dec-06-2026_13-26-32-4c3006.json $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json)
   ;;
 bbqrec_first_level_items)  # bbqrec_history_item_no_inherit (BBQRec at its defaults of 6 Dec, seed
