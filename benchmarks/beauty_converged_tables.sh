@@ -499,6 +499,18 @@ table4_history_item)  # Table 4 at BBQRec's defaults of 6 Dec (a position per hi
     --adopt=$(records $R/BBQRec_S-Beauty-Dec-06-2026_10-30-45-04474a.json $R/BBQRec_E-Beauty-Dec-06-2026_11-07-53-a43c1c.json \
       $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json)
   ;;
+table4_e_seeds)  # BBQRec_E against BBQRec at BBQRec's defaults of 6 Dec, two seeds, each seed's pair
+  # on one stage 1 (2020: 57e586, a43c1c and 6767b3; 2021: 2bb80c, f387eb and 3bb4b3). BBQRec_S at
+  # 2021 is not run yet; with it this becomes table4_history_item at --seeds=2020,2021
+  python3 run_recbole_bbq.py --no_training --models=BBQRec_E,BBQRec --dataset=Beauty --seeds=2020,2021 \
+    --config_files=$C --set BBQRec_E@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
+    --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
+    --set BBQRec_E@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth \
+    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth \
+    --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_e_seeds \
+    --adopt=$(records $R/BBQRec_E-Beauty-Dec-06-2026_11-07-53-a43c1c.json $R/BBQRec_E-Beauty-Dec-06-2026_14-33-16-f387eb.json \
+      $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json $R/BBQRec-Beauty-Dec-06-2026_11-34-14-3bb4b3.json)
+  ;;
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
