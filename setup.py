@@ -57,7 +57,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "recbole-bbq=recbole_bbq.cli:main",
+            "recbole-bbq=recbole_bbq.cli:console_main",
             "recbole-bbq-prepare=dataset_prep.cli:main",
         ]
     },

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import List, Optional
+from contextlib import contextmanager
+from typing import Iterator, List, Optional
 
 from .common import MODALITIES, DatasetPrepError
 from .pipeline import MISSING_POLICIES, PrepOptions
@@ -84,37 +85,44 @@ def run(args: argparse.Namespace) -> dict:
     return ml100k.prepare(args.src, options)
 
 
-class _PlainFormatter(logging.Formatter):
-    """Progress lines as they are; warnings prefixed ``warning:``."""
+class _StdoutHandler(logging.Handler):
+    """Progress lines as they are, warnings prefixed ``warning:``, on whatever ``sys.stdout`` is
+    when each line is written (so a caller's redirection is honoured)."""
 
-    def format(self, record: logging.LogRecord) -> str:
+    def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        return f"{record.levelname.lower()}: {message}" if record.levelno >= logging.WARNING else message
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname.lower()}: {message}"
+        sys.stdout.write(message + "\n")
+        sys.stdout.flush()
 
 
-def _report_to_stdout() -> None:
-    """The pipeline's progress and warnings on standard output (this call's, so a caller's
-    redirection is honoured), once however often ``main`` runs in one process."""
+@contextmanager
+def _report_to_stdout() -> Iterator[None]:
+    """The pipeline's progress and warnings on standard output for one ``main`` call; the
+    ``dataset_prep`` logger is left as it was found."""
     package = logging.getLogger("dataset_prep")
-    for handler in [h for h in package.handlers if getattr(h, "_dataset_prep_cli", False)]:
-        package.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_PlainFormatter())
-    handler._dataset_prep_cli = True
+    handler, level, propagate = _StdoutHandler(), package.level, package.propagate
     package.addHandler(handler)
     package.setLevel(logging.INFO)
     package.propagate = False
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(level)
+        package.propagate = propagate
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the CLI; bad input prints ``error: ...`` (no traceback) and returns 2."""
     args = build_parser().parse_args(argv)
-    _report_to_stdout()
     if args.batch_size < 1:
         print("error: --batch-size must be positive", file=sys.stderr)
         return 2
     try:
-        run(args)
+        with _report_to_stdout():
+            run(args)
     except DatasetPrepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

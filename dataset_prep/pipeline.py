@@ -47,15 +47,24 @@ class PrepOptions:
     kcore: Optional[int] = None
     batch_size: int = 64
     show_progress: bool = True
-    verbose: bool = True
+    verbose: bool = True  # progress lines (logged at INFO on dataset_prep, else printed)
 
 
 logger = logging.getLogger(__name__)
 
 
+def _report(level: int, message: str) -> None:
+    """To the ``dataset_prep`` logger when logging is set up (the CLI's handler, a caller's,
+    pytest's); otherwise printed, so a script calling the pipeline sees what it always saw."""
+    if logger.hasHandlers():
+        logger.log(level, message)
+    else:
+        print(("warning: " if level >= logging.WARNING else "") + message, flush=True)
+
+
 def _log(options: PrepOptions, message: str) -> None:
     if options.verbose:
-        logger.info(message)
+        _report(logging.INFO, message)
 
 
 def _check_options(source: SourceData, options: PrepOptions) -> List[str]:
@@ -97,8 +106,8 @@ def _apply_missing(modality, items, present, source_file, options, what) -> int:
             f"{source_file}: {shown}; fix the source, drop the modality, or pass "
             f"--missing-features zero"
         )
-    logger.warning(f"modality {modality!r}: {len(missing)} of {len(items)} items have no {what} "
-                   f"in {source_file} and get a zero vector (present=False): {shown}")
+    _report(logging.WARNING, f"modality {modality!r}: {len(missing)} of {len(items)} items have "
+                             f"no {what} in {source_file} and get a zero vector (present=False): {shown}")
     return len(missing)
 
 

@@ -228,6 +228,13 @@ def main(argv=None) -> dict:
         sys.exit(2)
 
 
+def console_main() -> int:
+    """The ``recbole-bbq`` console script: :func:`main`, exiting 0 on success (a script's
+    return value becomes its exit status, and ``main`` returns the run's result)."""
+    main()
+    return 0
+
+
 def recommend_main(argv) -> list:
     """``--recommend --checkpoint=X.pth (--users=a,b | --history=i1,i2) [--topk=10]
     [--data_path=dataset/] [--export_ids=ids.tsv]``: prints ``user rank item_id score`` rows."""

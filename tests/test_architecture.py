@@ -77,3 +77,16 @@ def test_console_scripts_resolve():
     for script, module, attr in entries:
         target = getattr(importlib.import_module(module), attr, None)
         assert callable(target), f"console script {script}: {module}:{attr} does not exist"
+
+
+def test_the_console_script_exits_zero_after_a_successful_run(monkeypatch):
+    """A console script's return value is its exit status: ``main`` returns the run's result
+    (a dict), which ``sys.exit`` would print to stderr with status 1."""
+    import re
+
+    from recbole_bbq import cli
+
+    setup_text = (ROOT / "setup.py").read_text(encoding="utf-8")
+    assert re.search(r'"recbole-bbq=recbole_bbq\.cli:console_main"', setup_text)
+    monkeypatch.setattr(cli, "_main", lambda argv=None: {"test_result": {"recall@10": 0.1}})
+    assert cli.console_main() == 0

@@ -252,3 +252,16 @@ def test_the_top_level_help_names_every_side_by_side_option(capsys):
     options = [o for action in build_comparison_parser()._actions for o in action.option_strings
                if o.startswith("--") and o != "--help"]
     assert options and [o for o in options if o not in text] == []
+
+
+def test_a_comparison_request_refuses_what_would_fail_later_or_silently():
+    from recbole_bbq.comparison.driver import ComparisonRequest
+    from recbole_bbq.config import ConfigError
+
+    with pytest.raises(ConfigError, match="models or a preset"):
+        ComparisonRequest(dataset="synth")
+    with pytest.raises(ConfigError, match="unknown preset 'tabel2'"):
+        ComparisonRequest(dataset="synth", preset="tabel2")
+    with pytest.raises(ConfigError, match="adopt is a list"):
+        ComparisonRequest(dataset="synth", models=["SASRec"], adopt="a.json,b.json")
+    assert ComparisonRequest(dataset="synth", preset="table2").models is None

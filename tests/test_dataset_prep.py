@@ -232,6 +232,23 @@ def write_p5(src, meta="jsonl"):
         write_meta(src / f"meta_{meta}.json.gz", META)
 
 
+def test_cli_reports_on_stdout_and_leaves_the_logger_as_it_found_it(tmp_path, capsys):
+    """Each call prints its own progress to the stdout of that call, however often main runs
+    in one process, and afterwards the package logger has no handler of the CLI's left."""
+    import logging
+
+    src = tmp_path / "Toys"
+    write_p5(src)
+    package = logging.getLogger("dataset_prep")
+    before = (list(package.handlers), package.level, package.propagate)
+    for run in range(2):
+        out = tmp_path / f"out{run}"
+        assert main(["p5", "--src", str(src), "--out", str(out), "--text-encoder", TFIDF,
+                     "--no-progress"]) == 0
+        assert "users 3, items 3, interactions 9" in capsys.readouterr().out
+        assert (list(package.handlers), package.level, package.propagate) == before
+
+
 def test_p5_layout_via_cli(tmp_path, capsys):
     src = tmp_path / "Toys"
     write_p5(src)

@@ -36,6 +36,7 @@ from recbole_bbq.comparison.report import (
     write_csv,
 )
 from recbole_bbq.comparison.runs import Benchmark
+from recbole_bbq.config import ConfigError
 from recbole_bbq.fileio import atomic_write_json, atomic_write_text
 
 
@@ -69,6 +70,15 @@ class ComparisonRequest:
     beams: Optional[List[int]] = None
     speed_users: int = 200
     command: str = ""
+
+    def __post_init__(self):
+        if not self.models and not self.preset:
+            raise ConfigError("a comparison needs models or a preset")
+        if self.preset and self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; one of {sorted(PRESETS)}")
+        for name in ("models", "adopt", "config_files"):
+            if isinstance(getattr(self, name), str):  # a comma-separated string would split into letters
+                raise ConfigError(f"{name} is a list of strings, got the string {getattr(self, name)!r}")
 
 
 # ---------------------------------------------------------------------------- one per kind
