@@ -499,6 +499,12 @@ table4_history_item)  # Table 4 at BBQRec's defaults of 6 Dec (a position per hi
     --adopt=$(records $R/BBQRec_S-Beauty-Dec-06-2026_10-30-45-04474a.json $R/BBQRec_E-Beauty-Dec-06-2026_11-07-53-a43c1c.json \
       $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json)
   ;;
+bbqrec_40_epochs)  # BBQRec at its defaults of 6 Dec (seed 2020, stage 1 57e586) with the cosine over
+  # 40 epochs instead of 20; early stopping (stopping_step 3) ended it after 22
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --epochs=40 --time_budget_minutes=75 \
+    --out=$OUT/bbqrec_40_epochs --adopt=$R/BBQRec-Beauty-Dec-06-2026_14-59-06-582b22.json
+  ;;
 table4_e_seeds)  # BBQRec_E against BBQRec at BBQRec's defaults of 6 Dec, two seeds, each seed's pair
   # on one stage 1 (2020: 57e586, a43c1c and 6767b3; 2021: 2bb80c, f387eb and 3bb4b3). BBQRec_S at
   # 2021 is not run yet; with it this becomes table4_history_item at --seeds=2020,2021
