@@ -505,6 +505,17 @@ bbqrec_40_epochs)  # BBQRec at its defaults of 6 Dec (seed 2020, stage 1 57e586)
     --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --epochs=40 --time_budget_minutes=75 \
     --out=$OUT/bbqrec_40_epochs --adopt=$R/BBQRec-Beauty-Dec-06-2026_14-59-06-582b22.json
   ;;
+table4_history_item_seeds)  # table4_history_item at two seeds: 2020 on stage 1 57e586 (04474a, a43c1c,
+  # 6767b3), 2021 on 2bb80c's (2b1eba, f387eb, 3bb4b3)
+  T21=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth
+  python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020,2021 --config_files=$C \
+    --tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec_S@2021:tokenizer_checkpoint=$T21 \
+    --set BBQRec_E@2021:tokenizer_checkpoint=$T21 --set BBQRec@2021:tokenizer_checkpoint=$T21 \
+    --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_history_item_seeds \
+    --adopt=$(records $R/BBQRec_S-Beauty-Dec-06-2026_10-30-45-04474a.json $R/BBQRec_E-Beauty-Dec-06-2026_11-07-53-a43c1c.json \
+      $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json $R/BBQRec_S-Beauty-Dec-06-2026_15-35-37-2b1eba.json \
+      $R/BBQRec_E-Beauty-Dec-06-2026_14-33-16-f387eb.json $R/BBQRec-Beauty-Dec-06-2026_11-34-14-3bb4b3.json)
+  ;;
 table4_e_seeds)  # BBQRec_E against BBQRec at BBQRec's defaults of 6 Dec, two seeds, each seed's pair
   # on one stage 1 (2020: 57e586, a43c1c and 6767b3; 2021: 2bb80c, f387eb and 3bb4b3). BBQRec_S at
   # 2021 is not run yet; with it this becomes table4_history_item at --seeds=2020,2021
