@@ -54,6 +54,11 @@ environment: RECBOLE_BBQ_DEBUG=1 shows tracebacks of user errors (normally one l
 """
 
 
+def _comma_list(text) -> list:
+    """``"a,b,,c"`` -> ``["a", "b", "c"]``; ``None`` or ``""`` -> ``[]``."""
+    return [t for t in (text or "").split(",") if t]
+
+
 def parse_overrides(items) -> dict:
     """``--key=value`` arguments as a dict, values parsed as YAML with RecBole's float rules
     (``--topk=[5,10]``, ``--epochs=3``, ``--learning_rate=1e-3``); ``--key=`` is ``None``."""
@@ -109,7 +114,7 @@ def parse_args(argv=None):
         overrides = parse_overrides(extra)
     except ConfigError as exc:
         parser.error(str(exc))
-    files = [f for f in (args.config_files or "").split(",") if f]
+    files = _comma_list(args.config_files)
     for file in files:
         if not os.path.isfile(file):
             parser.error(f"config file {file} does not exist")
@@ -173,13 +178,13 @@ def parse_comparison_args(argv):
         parser.error(str(exc))
     if not args.models and not args.preset:
         parser.error("give --models=A,B,... or --preset=NAME")
-    files = [f for f in (args.config_files or "").split(",") if f]
+    files = _comma_list(args.config_files)
     model_files = {}
     for item in args.model_config:
         model, sep, names = item.partition(":")
         if not sep or not model or not names:
             parser.error(f"--model_config {item!r}: use MODEL:file.yaml[,file.yaml]")
-        model_files.setdefault(model, []).extend(f for f in names.split(",") if f)
+        model_files.setdefault(model, []).extend(_comma_list(names))
     for file in files + [f for fs in model_files.values() for f in fs]:
         if not os.path.isfile(file):
             parser.error(f"config file {file} does not exist")
@@ -188,7 +193,7 @@ def parse_comparison_args(argv):
 
 
 def _ints(text):
-    return [int(x) for x in text.split(",") if x] if text else None
+    return [int(x) for x in _comma_list(text)] if text else None
 
 
 def comparison_request(args, files, common, per_model, command) -> "comparison_driver.ComparisonRequest":
@@ -199,7 +204,7 @@ def comparison_request(args, files, common, per_model, command) -> "comparison_d
         config_files=files, model_config_files=args.model_files, overrides=common,
         per_model_overrides=per_model, budget_epochs=args.budget_epochs,
         budget_tokenizer_epochs=args.budget_tokenizer_epochs, budget_minutes=args.budget_minutes,
-        adopt=[p for p in (args.adopt or "").split(",") if p], no_training=args.no_training,
+        adopt=_comma_list(args.adopt), no_training=args.no_training,
         levels=_ints(args.levels), beams=_ints(args.beams), speed_users=args.speed_users,
         command=command)
 
@@ -252,11 +257,9 @@ def recommend_main(argv) -> list:
     trained = load_trained(args.checkpoint, args.data_path)
     results = []
     if args.users or args.history:
-        def split(text):
-            return [t for t in text.split(",") if t]
-
-        results = recommend(trained, users=split(args.users) if args.users else None,
-                            history=split(args.history) if args.history else None, topk=args.topk)
+        results = recommend(trained, users=_comma_list(args.users) if args.users else None,
+                            history=_comma_list(args.history) if args.history else None,
+                            topk=args.topk)
         print("user\trank\titem_id\tscore")
         for entry in results:
             if entry.get("skipped"):
