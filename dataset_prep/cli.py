@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Iterator, List, Optional
 
 from .common import MODALITIES, DatasetPrepError
-from .pipeline import MISSING_POLICIES, PrepOptions
+from .pipeline import MISSING_POLICIES, PrepOptions, plain_line
 from .text_encoders import DEFAULT_TEXT_ENCODER
 
 EXAMPLES = """examples:
@@ -90,10 +90,7 @@ class _StdoutHandler(logging.Handler):
     when each line is written (so a caller's redirection is honoured)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if record.levelno >= logging.WARNING:
-            message = f"{record.levelname.lower()}: {message}"
-        sys.stdout.write(message + "\n")
+        sys.stdout.write(plain_line(record.levelno, record.getMessage()) + "\n")
         sys.stdout.flush()
 
 

@@ -53,13 +53,18 @@ class PrepOptions:
 logger = logging.getLogger(__name__)
 
 
+def plain_line(level: int, message: str) -> str:
+    """How a report reads on a terminal: progress as it is, warnings prefixed ``warning:``."""
+    return f"{logging.getLevelName(level).lower()}: {message}" if level >= logging.WARNING else message
+
+
 def _report(level: int, message: str) -> None:
     """To the ``dataset_prep`` logger when logging is set up (the CLI's handler, a caller's,
     pytest's); otherwise printed, so a script calling the pipeline sees what it always saw."""
     if logger.hasHandlers():
         logger.log(level, message)
     else:
-        print(("warning: " if level >= logging.WARNING else "") + message, flush=True)
+        print(plain_line(level, message), flush=True)
 
 
 def _log(options: PrepOptions, message: str) -> None:
