@@ -16,6 +16,7 @@ BBQ_TOK_2020=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth
 BBQ_TOK_2021=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth
 # the same seed-2020 command's stage 1 on the machine of 5 Dec's eighth session (other IDs)
 BBQ_TOK_2020_57E586=saved/BBQRec-Beauty-Dec-05-2026_20-47-19-57e586-tokenizer.pth
+BBQ_TOK_2021_2BB80C=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth  # the seed-2021 stage 1 of the defaults of 6 Dec
 TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER's 150-epoch stage 1
 # Table 2's GRU4Rec runs SASRec's recipe at peak rate 0.002 without weight decay (the recipe's
 # 0.001 with decay 0.01 gave R@10 0.0579 against 0.0708; docs/RESULTS.md).
@@ -454,7 +455,7 @@ bbqrec_history_item_seeds)  # bbqrec_history_item at two seeds: 2020 on stage 1 
   python3 run_recbole_bbq.py --no_training --models=SASRec,BBQRec --dataset=Beauty --seeds=2020,2021 \
     --model_config SASRec:$S --set SASRec:time_budget_minutes=75 --model_config BBQRec:$C $(before_6dec BBQRec) \
     --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
-    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth \
+    --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021_2BB80C \
     --set BBQRec:decoder_start=last_item "${BBQ_INHERIT_NORM[@]}" --set BBQRec:history_tokens=item \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/bbqrec_history_item_seeds \
     --adopt=$(records $R/SASRec-Beauty-Dec-04-2026_21-38-47-5f6461.json $R/SASRec-Beauty-Dec-04-2026_22-21-37-e5d735.json \
@@ -465,7 +466,7 @@ table2_history_item)  # table2_current with BBQRec at its defaults of 6 Dec (a p
   # run), 2021 on 2bb80c's; the other models' records as in table2_current
   table2_models \
     --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
-    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth \
+    --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021_2BB80C \
     --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 --out=$OUT/table2_history_item \
     --adopt=$(records "${TABLE2_OTHERS[@]}" \
       $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json $R/BBQRec-Beauty-Dec-06-2026_11-34-14-3bb4b3.json)
@@ -507,10 +508,9 @@ bbqrec_40_epochs)  # BBQRec at its defaults of 6 Dec (seed 2020, stage 1 57e586)
   ;;
 table4_history_item_seeds)  # table4_history_item at two seeds: 2020 on stage 1 57e586 (04474a, a43c1c,
   # 6767b3), 2021 on 2bb80c's (2b1eba, f387eb, 3bb4b3)
-  T21=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth
   python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020,2021 --config_files=$C \
-    --tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec_S@2021:tokenizer_checkpoint=$T21 \
-    --set BBQRec_E@2021:tokenizer_checkpoint=$T21 --set BBQRec@2021:tokenizer_checkpoint=$T21 \
+    --tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec_S@2021:tokenizer_checkpoint=$BBQ_TOK_2021_2BB80C \
+    --set BBQRec_E@2021:tokenizer_checkpoint=$BBQ_TOK_2021_2BB80C --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021_2BB80C \
     --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_history_item_seeds \
     --adopt=$(records $R/BBQRec_S-Beauty-Dec-06-2026_10-30-45-04474a.json $R/BBQRec_E-Beauty-Dec-06-2026_11-07-53-a43c1c.json \
       $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json $R/BBQRec_S-Beauty-Dec-06-2026_15-35-37-2b1eba.json \
@@ -522,8 +522,8 @@ table4_e_seeds)  # BBQRec_E against BBQRec at BBQRec's defaults of 6 Dec, two se
   python3 run_recbole_bbq.py --no_training --models=BBQRec_E,BBQRec --dataset=Beauty --seeds=2020,2021 \
     --config_files=$C --set BBQRec_E@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
     --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 \
-    --set BBQRec_E@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth \
-    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth \
+    --set BBQRec_E@2021:tokenizer_checkpoint=$BBQ_TOK_2021_2BB80C \
+    --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021_2BB80C \
     --epochs=20 --time_budget_minutes=75 --out=$OUT/table4_e_seeds \
     --adopt=$(records $R/BBQRec_E-Beauty-Dec-06-2026_11-07-53-a43c1c.json $R/BBQRec_E-Beauty-Dec-06-2026_14-33-16-f387eb.json \
       $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json $R/BBQRec-Beauty-Dec-06-2026_11-34-14-3bb4b3.json)
