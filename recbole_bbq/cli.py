@@ -211,9 +211,7 @@ def comparison_request(args, files, common, per_model, command) -> "comparison_d
 
 def comparison_summary(report: dict) -> str:
     """The table the comparison wrote, then where its files and checkpoints are."""
-    out_dir = report["out_dir"]
-    with open(os.path.join(out_dir, "table.md"), encoding="utf-8") as handle:
-        table = handle.read().rstrip("\n")
+    out_dir, table = report["out_dir"], report["table"].rstrip("\n")
     plots = report.get("plots") or []
     results = [run.get("result") or {} for run in report.get("runs", [])]
     checkpoints = sorted({os.path.dirname(r["checkpoint"]) for r in results if r.get("checkpoint")})

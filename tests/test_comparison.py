@@ -43,6 +43,7 @@ def test_two_models_write_table_csv_json_and_plots_then_rerun_from_cache(workdir
     assert f"checkpoints in {workdir / 'saved'}" in printed
     assert len(report["trained"]) == 2 and not report["cached"]
     table = (workdir / "bench" / "table.md").read_text()
+    assert report["table"] == table and table.rstrip("\n") in printed
     assert "| Metric | SASRec | TIGER | Improv. | p-value |" in table
     assert table.count("**") == 2 * 4  # one bold cell per metric row
     with open(workdir / "bench" / "results.csv") as fh:
@@ -51,6 +52,7 @@ def test_two_models_write_table_csv_json_and_plots_then_rerun_from_cache(workdir
     assert {"test_recall@5", "valid_ndcg@10", "peak_rss_mb", "time_tokenizer_s", "config"} <= set(rows[1])
     assert json.loads(rows[1]["config"])["model"] == "TIGER"
     saved = json.loads((workdir / "bench" / "results.json").read_text())
+    assert "table" not in saved  # table.md holds it
     assert saved["runs"][1]["result"]["config"]["codebook_dim"] == 8
     assert saved["runs"][1]["result"]["valid_history"]
     for png in ("metrics.png", "valid_curves.png"):

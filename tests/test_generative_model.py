@@ -154,15 +154,22 @@ def test_generator_init_tying_output_bias_and_start_keys_reach_the_generator(
     assert inits["t5"].token_emb[0].weight.std() > 10 * inits["normal"].token_emb[0].weight.std()
 
 
-def test_compiled_generator_loss_equals_the_eager_one(tmp_path, synthetic_data_path, monkeypatch):
+@pytest.mark.parametrize("first_level", ["tokens", "items"])
+def test_compiled_generator_loss_equals_the_eager_one(tmp_path, synthetic_data_path, monkeypatch,
+                                                      first_level):
     """compile_generator routes calculate_loss through torch.compile (here the aot_eager
     backend: dynamo's trace and autograd's, no code generation) with the same loss and
-    gradients as eager, over batches cut into length buckets of different shapes."""
+    gradients as eager, over batches cut into length buckets of different shapes. Under
+    first_level_embeddings="items" the level-1 centroids are computed outside the compiled
+    loss, once per batch, and read from a module attribute inside it: the compiled graph
+    must take them as this batch's input (not bake in the first batch's) and pass their
+    gradient back to the token tables."""
     monkeypatch.chdir(tmp_path)
     models = {}
     for mode in (None, "default"):
         config = Config("TIGER", "synth", config_dict=tiny_config(
-            tmp_path, synthetic_data_path, compile_generator=mode, compile_backend="aot_eager"))
+            tmp_path, synthetic_data_path, compile_generator=mode, compile_backend="aot_eager",
+            tie_embeddings=True, first_level_embeddings=first_level))
         dataset = create_dataset(config)
         train, _, _ = data_preparation(config, dataset)
         torch.manual_seed(0)
@@ -175,6 +182,8 @@ def test_compiled_generator_loss_equals_the_eager_one(tmp_path, synthetic_data_p
     compiled.load_state_dict(eager.state_dict())
     assert eager.generator_loss == eager.generator.loss
     assert compiled.generator_loss != compiled.generator.loss
+    assert compiled.generator.first_level_embeddings == first_level
+    optimizers = [torch.optim.SGD(m.parameters(), lr=0.5) for m in (eager, compiled)]
     for batch in list(iter(train))[:3]:
         batch = batch.to(eager.device)
         losses = []
@@ -186,6 +195,10 @@ def test_compiled_generator_loss_equals_the_eager_one(tmp_path, synthetic_data_p
         assert torch.allclose(losses[0][0], losses[1][0], atol=1e-6)
         for a, b in zip(losses[0][1], losses[1][1]):
             assert torch.allclose(a, b, atol=1e-6)
+        # a step moves the token tables, so a graph that kept the first batch's centroids
+        # would score the next batch with stale ones
+        for optimizer in optimizers:
+            optimizer.step()
 
 
 def test_unknown_compile_mode_is_named(tmp_path, synthetic_data_path, monkeypatch):

@@ -123,7 +123,8 @@ REPORTS = {"compare": _compare, "sweep": _sweep, "collisions": _collisions, "spe
 # ---------------------------------------------------------------------------- entry point
 def run(request: ComparisonRequest) -> Dict:
     """Train what is missing, then write the tables and plots into ``report["out_dir"]``;
-    returns the report (what ``results.json`` holds)."""
+    returns the report (what ``results.json`` holds) with, under ``"table"``, the text
+    written to ``table.md``."""
     preset = PRESETS.get(request.preset, {}) if request.preset else {}
     kind = preset.get("kind", "compare")
     models = list(request.models) if request.models else list(preset["models"])
@@ -175,6 +176,7 @@ def run(request: ComparisonRequest) -> Dict:
                                      for p, keys in bench.keys_added_since.items()) + "."]
     report.update(plots=plots, trained=bench.trained, cached=bench.cached, adopted=report_adopted,
                   keys_added_since=bench.keys_added_since)
-    atomic_write_text(os.path.join(out_dir, "table.md"), "\n".join(sections) + "\n")
+    table = "\n".join(sections) + "\n"
+    atomic_write_text(os.path.join(out_dir, "table.md"), table)
     atomic_write_json(os.path.join(out_dir, "results.json"), report)
-    return report
+    return dict(report, table=table)
