@@ -14,7 +14,7 @@ TOK=saved/BBQRec-Beauty-Nov-23-2026_07-33-40-de03af-tokenizer.pth  # BBQRec's st
 # BBQRec's 2-epoch stage 1s of 5 Dec, one per seed, under the 20-epoch cases below
 BBQ_TOK_2020=saved/BBQRec-Beauty-Dec-05-2026_02-42-39-1fa13c-tokenizer.pth
 BBQ_TOK_2021=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth
-# the same seed-2020 command's stage 1 on the machine of 5 Dec's eighth session (other IDs)
+# the same seed-2020 command's stage 1 on another machine (5 Dec, 20:47; other IDs)
 BBQ_TOK_2020_57E586=saved/BBQRec-Beauty-Dec-05-2026_20-47-19-57e586-tokenizer.pth
 BBQ_TOK_2021_2BB80C=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth  # the seed-2021 stage 1 of the defaults of 6 Dec
 TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER's 150-epoch stage 1
@@ -396,8 +396,8 @@ bbqrec_last_item)  # BBQRec as in table4_tied (tied, 20 epochs, stage 1 1fa13c a
     --set BBQRec:decoder_start=last_item --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_last_item \
     --adopt=$(records $R/BBQRec-Beauty-Dec-05-2026_17-32-30-8565a7.json $R/BBQRec-Beauty-Dec-05-2026_18-15-23-0b8bb1.json)
   ;;
-bbqrec_last_item_57e586)  # bbqrec_last_item's seed 2020 again, on the stage 1 of 5 Dec's eighth
-  # session (57e586: the same seed and command as 1fa13c, another machine, other IDs)
+bbqrec_last_item_57e586)  # bbqrec_last_item's seed 2020 again, on stage 1
+  # 57e586 (the same seed and command as 1fa13c, another machine, other IDs)
   bbqrec_last_item_57e586_models --out=$OUT/bbqrec_last_item_57e586 \
     --adopt=$R/BBQRec-Beauty-Dec-05-2026_22-45-53-b9b1e4.json
   ;;
@@ -412,8 +412,8 @@ bbqrec_last_item_inherit_sasrec_dropout)  # bbqrec_last_item_inherit with SASRec
     --out=$OUT/bbqrec_last_item_inherit_sasrec_dropout --adopt=$R/BBQRec-Beauty-Dec-06-2026_02-48-06-8ada3d.json
   ;;
 bbqrec_last_item_inherit_input_norm)  # bbqrec_last_item_inherit with the history's input
-  # embeddings normalised (input_norm: True); trained in two sessions (resumed from the first's
-  # latest checkpoint)
+  # embeddings normalised (input_norm: True); stopped once and resumed from its -latest
+  # checkpoint
   bbqrec_last_item_57e586_models "${BBQ_INHERIT_NORM[@]}" --out=$OUT/bbqrec_last_item_inherit_input_norm --adopt=$R/BBQRec-Beauty-Dec-06-2026_04-43-51-d01647.json
   ;;
 bbqrec_last_item_input_norm)  # bbqrec_last_item_inherit_input_norm without the inherited
@@ -473,7 +473,7 @@ table2_history_item)  # table2_current with BBQRec at its defaults of 6 Dec (a p
   ;;
 table3_history_item)  # Table 3 at BBQRec's defaults of 6 Dec, seed 2020: noMIM trained its own
   # 2-epoch stage 1 (5f82d1), noRec on table3_tied's 2-epoch stage 1 (e3a971, loaded), noU on
-  # table3_tied's (f55525, loaded; stopped by a session's end after epoch 6 and resumed from its
+  # table3_tied's (f55525, loaded; stopped after epoch 6 and resumed from its
   # -latest checkpoint), BBQRec on 57e586 (6767b3)
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"
   python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec \
@@ -537,7 +537,7 @@ letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overl
     --adopt=$R/LETTER-Beauty-Dec-05-2026_19-07-31-39a729.json
   ;;
 bbqrec_lr001)  # BBQRec as in table4_tied (tied, seed 2020, stage 1 1fa13c) at peak rate 0.001;
-  # trained in two sessions (resumed from the first's latest checkpoint)
+  # stopped once and resumed from its -latest checkpoint
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
     $(before_6dec BBQRec) --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020 \
     --set BBQRec:learning_rate=0.001 --epochs=20 --time_budget_minutes=75 --out=$OUT/bbqrec_lr001 \

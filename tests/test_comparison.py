@@ -42,6 +42,7 @@ def test_two_models_write_table_csv_json_and_plots_then_rerun_from_cache(workdir
     assert "Written: bench/table.md, results.csv, results.json, metrics.png" in printed
     assert f"checkpoints in {workdir / 'saved'}" in printed
     assert len(report["trained"]) == 2 and not report["cached"]
+    assert report["seeds"] == [2020]  # no --seeds: the one seed the configuration gives
     table = (workdir / "bench" / "table.md").read_text()
     assert report["table"] == table and table.rstrip("\n") in printed
     assert "| Metric | SASRec | TIGER | Improv. | p-value |" in table

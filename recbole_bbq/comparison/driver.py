@@ -136,9 +136,7 @@ def run(request: ComparisonRequest) -> Dict:
               "minutes": request.budget_minutes}
     bench = Benchmark(request.dataset, out_dir, files, common, per_model, request.seeds,
                       budget, command, model_config_files=request.model_config_files,
-                      no_training=request.no_training)
-    if not bench.seeds:
-        bench.seeds = [int(bench._config_value(models[0], "seed"))]
+                      no_training=request.no_training, seed_model=models[0])
     report_adopted = bench.adopt(list(request.adopt)) if request.adopt else []
     title = preset.get("title", "Side-by-side comparison")
     target = request.target or ("BBQRec" if "BBQRec" in models else models[-1])

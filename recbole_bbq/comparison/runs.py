@@ -30,7 +30,8 @@ class Benchmark:
 
     def __init__(self, dataset: str, out_dir: str, config_files=None, common=None,
                  per_model=None, seeds=None, budget=None, command: str = "",
-                 model_config_files=None, no_training: bool = False):
+                 model_config_files=None, no_training: bool = False, seed_model: str = None):
+        """``seeds``: empty runs the one seed ``seed_model``'s configuration gives."""
         self.dataset = dataset
         self.out_dir = out_dir
         self.config_files = list(config_files or [])
@@ -46,6 +47,8 @@ class Benchmark:
         # rebuilding tables from records must never start hours of training by accident
         self.no_training = bool(no_training)
         self.keys_added_since = {}  # adopted results file -> config keys newer than its run
+        if not self.seeds and seed_model is not None:
+            self.seeds = [int(self._config_value(seed_model, "seed"))]
 
     # ------------------------------------------------------------------ configuration
     def files_for(self, model: str, label: str = None) -> List[str]:

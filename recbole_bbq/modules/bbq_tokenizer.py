@@ -229,11 +229,11 @@ class BBQTokenizer(nn.Module):
         return len(self.signals) * self.latent_dim
 
     def quantizer(self, signal_index: int) -> ResidualQuantizer:
-        """The residual quantizer of one signal (paper eqs. 5-6). With ``shared_codebook`` (the
-        paper's unified, behaviour-dominated codebook, sec. 4.1.2) every signal -- ID, text,
-        image -- is quantized by the same codebooks, k-means-initialised on the signals'
-        pooled latents (:meth:`kmeans_init`); ``BBQRec_noU`` gives each signal its own. The
-        one place that choice is made."""
+        """The residual quantizer of one signal (paper eqs. 5-7: nearest code, residual, their
+        sum). With ``shared_codebook`` (the paper's unified, behaviour-dominated codebook, sec.
+        4.1.2) every signal -- ID, text, image -- is quantized by the same codebooks,
+        k-means-initialised on the signals' pooled latents (:meth:`kmeans_init`);
+        ``BBQRec_noU`` gives each signal its own. Every signal reaches its codebooks here."""
         return self.quantizers[0 if self.shared_codebook else signal_index]
 
     @property

@@ -145,7 +145,8 @@ def similarity_buckets(v_hist: torch.Tensor, mask: torch.Tensor, n_buckets: int)
 
 
 class SimilarityAttention(MultiHeadAttention):
-    """:class:`MultiHeadAttention` whose values are modulated by item-pair similarity embeddings.
+    """:class:`MultiHeadAttention` whose values are modulated by item-pair similarity embeddings
+    (eq. 16-17: the weights are plain attention's, each value scaled by its pair's ``E_sim`` row).
 
     Use as the generator's encoder ``attention_cls`` (e.g. ``functools.partial(
     SimilarityAttention, n_buckets=K)``) and pass ``item_sim_buckets`` (from
