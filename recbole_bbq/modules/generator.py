@@ -237,7 +237,7 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False,
         **attn_kwargs,
     ) -> torch.Tensor:
-        if query is key_value:  # self-attention
+        if query is key_value:  # self-attention: q, k and v from one stacked projection
             q, k, v = self.project_qkv(query)
             return self.attend_projected(q, k, v, key_mask=key_mask, causal=causal, **attn_kwargs)
         k, v = self.project_kv(key_value)

@@ -307,7 +307,7 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
             self.logger.info(f"semantic_ids_file {path}: {len(tokens) - len(rows)} rows name "
                              f"items this dataset does not have; ignored")
         self._install_semantic_ids(semantic_ids.codes, semantic_ids.level_sizes, stats)
-        self.tokenizer_file = None  # no tokenizer was trained or loaded
+        self.tokenizer_file = None  # the run record names no tokenizer: none ran or was loaded
         self.logger.info(set_color("stage 1 skipped", "green")
                          + f": {codes.shape[1]}-level semantic IDs read from {path}")
         self._log_semantic_id_stats()
