@@ -4,12 +4,14 @@ time of the whole split, and (``--amp``) bfloat16 autocast against float32.
     python benchmarks/bench_beam_split.py --tokenizer_checkpoint=saved/TIGER-Beauty-...-tokenizer.pth \
         [--model TIGER] [--dataset Beauty] \
         [--config_files benchmarks/configs/beauty_converged_cpu.yaml,benchmarks/configs/generator_full_size.yaml] \
-        [--batches 8] [--eval_batch 256] [--amp] [--compare_split] [--profile 2]
+        [--batches 8] [--eval_batch 256] [--amp] [--compare_split] [--profile 2] \
+        [--set history_tokens=levels ...]
     python benchmarks/bench_beam_split.py --checkpoint=saved/LETTER-Beauty-...pth --amp [--batches 0]
 
 With ``--tokenizer_checkpoint`` the generator is built at the configured size with seeded
 random weights: the search's cost does not depend on what the weights learned (the same
-beams, levels and prefix tree are walked). With ``--checkpoint`` a trained model is loaded, so
+beams, levels and prefix tree are walked); ``--set key=value`` (repeatable, values read as
+YAML) overrides a config key of that model, e.g. the encoder's history layout. With ``--checkpoint`` a trained model is loaded, so
 ``--amp`` also reports what bfloat16 changes in the answers: the share of users whose top-10
 differs from float32's, and recall/NDCG@10 of both. ``--compare_split`` also times each
 variant with the length buckets cut into equal row counts instead of the default cut (where
@@ -26,6 +28,7 @@ import functools
 import time
 
 import torch
+import yaml
 
 from _synthetic import seed_and_threads
 from recbole_bbq.modules import length_buckets
@@ -44,9 +47,10 @@ def load(args):
         _, _, test = data_preparation(trained.config, trained.dataset)
         return trained.model, test
     from _real import build_with_tokenizer
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     model, _, test = build_with_tokenizer(args.model, args.dataset, args.config_files,
                                           args.tokenizer_checkpoint, with_test=True,
-                                          eval_batch_size=args.eval_batch)
+                                          eval_batch_size=args.eval_batch, **overrides)
     return model.eval(), test
 
 
@@ -85,7 +89,15 @@ def main(argv=None):
                    help="also time length buckets of equal row counts")
     p.add_argument("--profile", type=int, default=0, help="profile N batches per variant")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for --tokenizer_checkpoint's model (repeatable)")
     args = p.parse_args(argv)
+    if args.set and args.checkpoint:
+        p.error("--set applies to --tokenizer_checkpoint's seeded model; a checkpoint keeps "
+                "the config it was trained with")
+    bad = [item for item in args.set if "=" not in item]
+    if bad:
+        p.error(f"--set expects KEY=VALUE, got {bad[0]!r}")
     seed_and_threads(args)
     model, test = load(args)
     n_users_split = len(test.dataset)

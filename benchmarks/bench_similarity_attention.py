@@ -2,7 +2,8 @@
 
     python benchmarks/bench_similarity_attention.py --dataset=Beauty \
         --tokenizer_checkpoint=saved/BBQRec-Beauty-...-tokenizer.pth \
-        [--config_files=benchmarks/configs/beauty_cpu.yaml] [--batches=60] [--amp]
+        [--config_files=benchmarks/configs/beauty_cpu.yaml] [--batches=60] [--amp] \
+        [--set history_tokens=levels ...]
 
 Builds BBQRec (similarity attention) and BBQRec_S (plain attention) from the same saved
 tokenizer, so both generators see identical semantic IDs, then times forward + backward +
@@ -10,13 +11,15 @@ optimiser steps on the same RecBole training batches, alternating the two models
 batch so machine noise hits both alike. Prints samples/s for each, their ratio, and the
 implied time of a full training epoch. ``--amp`` adds each model under bfloat16 autocast
 (what ``enable_amp: True`` runs on the CPU), alternated with the other two, and prints the
-speed-up of bfloat16 over float32 for both.
+speed-up of bfloat16 over float32 for both. ``--set key=value`` (repeatable, values read as
+YAML) overrides a config key of both models, e.g. the encoder's history layout.
 """
 from __future__ import annotations
 
 import argparse
 
 import torch
+import yaml
 
 from _real import build_with_tokenizer, first_batches
 from _timing import alternating_samples_per_s
@@ -29,11 +32,17 @@ def main(argv=None):
     p.add_argument("--tokenizer_checkpoint", required=True)
     p.add_argument("--batches", type=int, default=60)
     p.add_argument("--amp", action="store_true", help="also time bfloat16 autocast")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for both models (repeatable)")
     args = p.parse_args(argv)
+    bad = [item for item in args.set if "=" not in item]
+    if bad:
+        p.error(f"--set expects KEY=VALUE, got {bad[0]!r}")
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     models = {}
     for name in ("BBQRec", "BBQRec_S"):
         model, train = build_with_tokenizer(name, args.dataset, args.config_files,
-                                            args.tokenizer_checkpoint)
+                                            args.tokenizer_checkpoint, **overrides)
         models[name] = (model, torch.optim.AdamW(model.generator.parameters(), lr=1e-3))
     batches = first_batches(train, args.batches, models["BBQRec"][0].device)
 
