@@ -48,9 +48,9 @@ def load(args):
         return trained.model, test
     from _real import build_with_tokenizer
     overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = {"eval_batch_size": args.eval_batch, **overrides}  # --set may name it too
     model, _, test = build_with_tokenizer(args.model, args.dataset, args.config_files,
-                                          args.tokenizer_checkpoint, with_test=True,
-                                          eval_batch_size=args.eval_batch, **overrides)
+                                          args.tokenizer_checkpoint, with_test=True, **overrides)
     return model.eval(), test
 
 

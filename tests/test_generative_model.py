@@ -154,12 +154,13 @@ def test_generator_init_tying_output_bias_and_start_keys_reach_the_generator(
     assert inits["t5"].token_emb[0].weight.std() > 10 * inits["normal"].token_emb[0].weight.std()
 
 
-@pytest.mark.parametrize("first_level", ["tokens", "items"])
+@pytest.mark.parametrize("first_level,tied", [("tokens", False), ("items", True)])
 def test_compiled_generator_loss_equals_the_eager_one(tmp_path, synthetic_data_path, monkeypatch,
-                                                      first_level):
+                                                      first_level, tied):
     """compile_generator routes calculate_loss through torch.compile (here the aot_eager
     backend: dynamo's trace and autograd's, no code generation) with the same loss and
-    gradients as eager, over batches cut into length buckets of different shapes. Under
+    gradients as eager, over batches cut into length buckets of different shapes, with
+    TIGER's per-level output layers (untied) and with tied token embeddings. Under
     first_level_embeddings="items" the level-1 centroids are computed outside the compiled
     loss, once per batch, and read from a module attribute inside it: the compiled graph
     must take them as this batch's input (not bake in the first batch's) and pass their
@@ -169,7 +170,7 @@ def test_compiled_generator_loss_equals_the_eager_one(tmp_path, synthetic_data_p
     for mode in (None, "default"):
         config = Config("TIGER", "synth", config_dict=tiny_config(
             tmp_path, synthetic_data_path, compile_generator=mode, compile_backend="aot_eager",
-            tie_embeddings=True, first_level_embeddings=first_level))
+            tie_embeddings=tied, first_level_embeddings=first_level))
         dataset = create_dataset(config)
         train, _, _ = data_preparation(config, dataset)
         torch.manual_seed(0)
@@ -183,6 +184,7 @@ def test_compiled_generator_loss_equals_the_eager_one(tmp_path, synthetic_data_p
     assert eager.generator_loss == eager.generator.loss
     assert compiled.generator_loss != compiled.generator.loss
     assert compiled.generator.first_level_embeddings == first_level
+    assert (compiled.generator.heads is None) == tied
     optimizers = [torch.optim.SGD(m.parameters(), lr=0.5) for m in (eager, compiled)]
     for batch in list(iter(train))[:3]:
         batch = batch.to(eager.device)
