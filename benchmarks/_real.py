@@ -30,6 +30,19 @@ def build_with_tokenizer(name, dataset, config_files, tokenizer_checkpoint, with
     return (model, train, test) if with_test else (model, train)
 
 
+def set_overrides(parser, items) -> dict:
+    """A benchmark's repeated ``--set key=value`` options as config overrides, parsed as the
+    command line parses ``--key=value`` (YAML with RecBole's float rules); a malformed one
+    stops ``parser`` with the message naming it."""
+    from recbole_bbq.cli import parse_overrides
+    from recbole_bbq.config import ConfigError
+
+    try:
+        return parse_overrides([f"--{item}" for item in items])
+    except ConfigError as exc:
+        parser.error(f"--set: {exc}")
+
+
 def first_batches(train, n: int, device) -> list:
     """The loader's first ``n`` training batches, on ``device``."""
     batches = []

@@ -10,8 +10,8 @@ time of the whole split, and (``--amp``) bfloat16 autocast against float32.
 
 With ``--tokenizer_checkpoint`` the generator is built at the configured size with seeded
 random weights: the search's cost does not depend on what the weights learned (the same
-beams, levels and prefix tree are walked); ``--set key=value`` (repeatable, values read as
-YAML) overrides a config key of that model, e.g. the encoder's history layout. With ``--checkpoint`` a trained model is loaded, so
+beams, levels and prefix tree are walked); ``--set key=value`` (repeatable, read as
+the command line reads ``--key=value``) overrides a config key of that model, e.g. the encoder's history layout. With ``--checkpoint`` a trained model is loaded, so
 ``--amp`` also reports what bfloat16 changes in the answers: the share of users whose top-10
 differs from float32's, and recall/NDCG@10 of both. ``--compare_split`` also times each
 variant with the length buckets cut into equal row counts instead of the default cut (where
@@ -28,7 +28,6 @@ import functools
 import time
 
 import torch
-import yaml
 
 from _synthetic import seed_and_threads
 from recbole_bbq.modules import length_buckets
@@ -36,7 +35,7 @@ from recbole_bbq.modules import length_buckets
 CONFIGS = "benchmarks/configs/beauty_converged_cpu.yaml,benchmarks/configs/generator_full_size.yaml"
 
 
-def load(args):
+def load(args, overrides):
     """``(model, test_loader)`` for a trained checkpoint or a seeded model on a saved stage 1."""
     from recbole.data import data_preparation
 
@@ -47,8 +46,7 @@ def load(args):
         _, _, test = data_preparation(trained.config, trained.dataset)
         return trained.model, test
     from _real import build_with_tokenizer
-    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-    overrides = {"eval_batch_size": args.eval_batch, **overrides}  # --set may name it too
+    overrides = {**overrides, "eval_batch_size": args.eval_batch}
     model, _, test = build_with_tokenizer(args.model, args.dataset, args.config_files,
                                           args.tokenizer_checkpoint, with_test=True, **overrides)
     return model.eval(), test
@@ -95,11 +93,11 @@ def main(argv=None):
     if args.set and args.checkpoint:
         p.error("--set applies to --tokenizer_checkpoint's seeded model; a checkpoint keeps "
                 "the config it was trained with")
-    bad = [item for item in args.set if "=" not in item]
-    if bad:
-        p.error(f"--set expects KEY=VALUE, got {bad[0]!r}")
+    from _real import set_overrides
+    overrides = set_overrides(p, args.set)
+    args.eval_batch = overrides.pop("eval_batch_size", args.eval_batch)  # one batch size, printed too
     seed_and_threads(args)
-    model, test = load(args)
+    model, test = load(args, overrides)
     n_users_split = len(test.dataset)
     batches = []
     for batch in test:

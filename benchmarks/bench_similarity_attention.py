@@ -11,17 +11,17 @@ optimiser steps on the same RecBole training batches, alternating the two models
 batch so machine noise hits both alike. Prints samples/s for each, their ratio, and the
 implied time of a full training epoch. ``--amp`` adds each model under bfloat16 autocast
 (what ``enable_amp: True`` runs on the CPU), alternated with the other two, and prints the
-speed-up of bfloat16 over float32 for both. ``--set key=value`` (repeatable, values read as
-YAML) overrides a config key of both models, e.g. the encoder's history layout.
+speed-up of bfloat16 over float32 for both. ``--set key=value`` (repeatable, read as the
+command line reads ``--key=value``) overrides a config key of both models, e.g. the encoder's
+history layout.
 """
 from __future__ import annotations
 
 import argparse
 
 import torch
-import yaml
 
-from _real import build_with_tokenizer, first_batches
+from _real import build_with_tokenizer, first_batches, set_overrides
 from _timing import alternating_samples_per_s
 
 
@@ -35,10 +35,7 @@ def main(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config override for both models (repeatable)")
     args = p.parse_args(argv)
-    bad = [item for item in args.set if "=" not in item]
-    if bad:
-        p.error(f"--set expects KEY=VALUE, got {bad[0]!r}")
-    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = set_overrides(p, args.set)
     models = {}
     for name in ("BBQRec", "BBQRec_S"):
         model, train = build_with_tokenizer(name, args.dataset, args.config_files,
