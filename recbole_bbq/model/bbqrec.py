@@ -117,8 +117,8 @@ class BBQRec(GenerativeRecommender):
             temperature=float(config["temperature"]),
             rec_weight=float(config["rec_weight"]),
             mim_weight=float(config["mim_weight"]),
-            # None: a saved config from before the key existed, which ran the older
-            # behaviour (the YAML gives every new run a value)
+            # None (an explicit null, e.g. ``--latent_norm=``; the YAML gives every run a
+            # value): the behaviour the tokenizer had before these keys existed
             latent_norm=str(config["latent_norm"] or "none"),
             loss_reduction=str(config["loss_reduction"] or "mean"),
             mim_gradient=str(config["mim_gradient"] or "both"),
