@@ -49,6 +49,9 @@ VALUES_BEFORE_KEYS_EXISTED = {
     "start_every_level": False,   # the start added to the decoder's first position only
     "history_tokens": "levels",   # every level token of a history item its own encoder position
     "first_level_embeddings": "tokens",  # each level-1 token scored against its own embedding
+    "latent_norm": "none",        # BBQRec's tokenizer latents left un-normalised
+    "loss_reduction": "mean",     # ... its squared errors averaged over dimensions
+    "mim_gradient": "both",       # ... and L_MIM moving z^m as well as zbar^m
 }
 
 

@@ -312,20 +312,26 @@ def test_reloaded_best_checkpoint_reproduces_the_test_metrics(workdir, history_t
 def test_a_checkpoint_older_than_a_key_is_rebuilt_with_the_value_it_stands_for(workdir):
     """A BBQRec checkpoint saved before history_tokens and decoder_start existed trained TIGER's
     layout and BOS start, whatever BBQRec's defaults are now: load_trained must rebuild that
-    model (the weights alone would load into either, silently)."""
+    model (the weights alone would load into either, silently). Likewise its tokenizer: made
+    before latent_norm / loss_reduction / mim_gradient, it had no latent norm (whose weights
+    today's default would expect), averaged errors and let L_MIM move both latents."""
     from recbole_bbq import compat
     from recbole_bbq.recommend import load_trained
 
-    config_dict = {**bbq_config(workdir, epochs=1), "history_tokens": "levels", "decoder_start": "bos"}
+    older_tokenizer = {"latent_norm": "none", "loss_reduction": "mean", "mim_gradient": "both"}
+    config_dict = {**bbq_config(workdir, epochs=1), "history_tokens": "levels", "decoder_start": "bos",
+                   **older_tokenizer}
     result = run_recbole_bbq("BBQRec", "synth", config_dict=config_dict)
     state = compat.load_checkpoint(result["checkpoint"])
-    for key in ("history_tokens", "decoder_start", "first_level_embeddings"):
+    for key in ("history_tokens", "decoder_start", "first_level_embeddings", *older_tokenizer):
         del state["config"][key]
     older = workdir / "older.pth"
     torch.save(state, older)
-    generator = load_trained(str(older), data_path=str(workdir / "data")).model.generator
+    model = load_trained(str(older), data_path=str(workdir / "data")).model
+    generator = model.generator
     assert (generator.history_tokens, generator.decoder_start) == ("levels", "bos")
     assert generator.first_level_embeddings == "tokens"
+    assert {key: getattr(model.tokenizer, key) for key in older_tokenizer} == older_tokenizer
 
 
 def test_reused_tokenizer_realigns_id_embeddings_by_item_token(workdir):
