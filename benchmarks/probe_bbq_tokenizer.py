@@ -5,7 +5,8 @@
 
 Prints every loss component every 30 batches, then the codebook utilisation per level and
 signal and the colliding items. ``--set key=value`` overrides any config key (values parsed
-as YAML); ``--clamp-mim`` clamps the CLUB estimate at 0 (mutual information is non-negative).
+as on the command line); ``--clamp-mim`` clamps the CLUB estimate at 0 (mutual information
+is non-negative).
 Used to diagnose the stage-1 divergence and the content-code collapse recorded in
 docs/RESULTS.md. ``--out`` appends one JSON line per probe (settings, losses, diagnostics
 before and after training) so a table can be rebuilt without re-running.
@@ -15,9 +16,9 @@ import json
 import time
 
 import torch
-import yaml
 
 import recbole_bbq  # noqa: F401
+from _real import set_overrides
 from recbole.data import create_dataset, data_preparation
 from recbole_bbq.config import Config
 from recbole_bbq.model import BBQRec
@@ -31,7 +32,7 @@ parser.add_argument("--dataset", default="Beauty")
 parser.add_argument("--config_files", default="benchmarks/configs/bbqrec_beauty_smoke.yaml")
 parser.add_argument("--out", default=None, help="append a JSON record of the probe to this file")
 args = parser.parse_args()
-overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+overrides = set_overrides(parser, args.set)
 label = ",".join(args.set) + (",clamp-mim" if args.clamp_mim else "") or "default"
 if args.clamp_mim:
     unclamped = club_mod.CLUB.mi_upper_bound

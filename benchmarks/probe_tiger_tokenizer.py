@@ -10,9 +10,8 @@ Uses the Beauty CPU budget's content (title + category text, concatenated).
 import argparse
 import json
 
-import yaml
-
 import recbole_bbq  # noqa: F401
+from _real import set_overrides
 from recbole_bbq.quick_start import train_tokenizer_only
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -23,7 +22,7 @@ parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 parser.add_argument("--config_files", default="benchmarks/configs/beauty_cpu.yaml")
 parser.add_argument("--out", default=None, help="append a JSON record of the probe to this file")
 args = parser.parse_args()
-overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+overrides = set_overrides(parser, args.set)
 label = ",".join(args.set) or "default"
 result = train_tokenizer_only(
     args.model, args.dataset, config_files=args.config_files.split(","), save=False,
