@@ -55,19 +55,20 @@ table2_models() {
 }
 
 # the atomic-ID control (TIGER's generator on one level of private item tokens, read from the
-# table $1; tied; BBQRec's recipe over $EPOCHS epochs, 20 unless set; seed 2020), the rest of
-# the arguments per case
+# table benchmarks/atomic_ids.py writes; tied; BBQRec's recipe over $EPOCHS epochs, 20 unless
+# set; seed 2020), the rest of the arguments per case. Adoption checks the table's SHA-256
+# against each record's, so it must exist: python benchmarks/atomic_ids.py --dataset Beauty --out $ATOMIC_IDS
+ATOMIC_IDS=saved/Beauty-atomic_ids.tsv
 atomic_models() {
-  local ids=$1; shift
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set TIGER:semantic_ids_file=$ids --set TIGER:tie_embeddings=True \
+    --set TIGER:semantic_ids_file=$ATOMIC_IDS --set TIGER:tie_embeddings=True \
     --epochs=${EPOCHS:-20} --time_budget_minutes=75 "$@"
 }
 
 # the atomic-ID control with the last-item start and no decoder layers (SASRec's readout), the
 # rest of the arguments per case
 atomic_no_decoder_models() {
-  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 "$@"
+  atomic_models --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=0 "$@"
 }
 
 # BBQRec's best measured generator settings on top of the last-item start (docs/RESULTS.md, "The
@@ -323,14 +324,14 @@ table3_tied)  # Table 3 at Table 2's tied 20-epoch recipe, seed 2020: each ablat
       $R/BBQRec_noU-Beauty-Dec-05-2026_21-10-01-f55525.json $R/BBQRec-Beauty-Dec-05-2026_05-27-15-40ac03.json)
   ;;
 atomic_control)  # our generator on one level of private item tokens, tied, at BBQRec's 20-epoch
-  # recipe, seed 2020: the same next-item softmax as SASRec's. The run read the table from /tmp;
-  # saved/Beauty-atomic_ids.tsv, which benchmarks/atomic_ids.py writes, has the same SHA-256
-  atomic_models /tmp/atomic/beauty_atomic_ids.tsv --out=$OUT/atomic_control \
+  # recipe, seed 2020: the same next-item softmax as SASRec's. The run read the same table
+  # (by SHA-256) from /tmp
+  atomic_models --out=$OUT/atomic_control \
     --adopt=$R/TIGER-Beauty-Dec-05-2026_14-45-53-1f179c.json
   ;;
 atomic_last_item)  # atomic_control with decoder_start: last_item (the decoder starts from BOS plus
   # the newest history item's encoder state)
-  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --out=$OUT/atomic_last_item \
+  atomic_models --set TIGER:decoder_start=last_item --out=$OUT/atomic_last_item \
     --adopt=$R/TIGER-Beauty-Dec-05-2026_16-50-18-972eaf.json
   ;;
 atomic_no_decoder)  # atomic_last_item with no decoder layers (n_decoder_layers: 0): the item is
@@ -339,7 +340,7 @@ atomic_no_decoder)  # atomic_last_item with no decoder layers (n_decoder_layers:
     --adopt=$(records $R/TIGER-Beauty-Dec-05-2026_20-37-49-ec3cad.json $R/TIGER-Beauty-Dec-06-2026_07-10-38-6f4a1c.json)
   ;;
 atomic_one_decoder_layer)  # atomic_last_item with one decoder layer instead of two
-  atomic_models saved/Beauty-atomic_ids.tsv --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=1 \
+  atomic_models --set TIGER:decoder_start=last_item --set TIGER:n_decoder_layers=1 \
     --out=$OUT/atomic_one_decoder_layer --adopt=$R/TIGER-Beauty-Dec-05-2026_22-22-21-15185e.json
   ;;
 atomic_no_decoder_40_epochs)  # atomic_no_decoder over SASRec's 40-epoch schedule

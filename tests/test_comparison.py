@@ -156,6 +156,31 @@ def test_an_adopted_run_older_than_a_key_is_held_to_the_behaviour_the_key_stands
     assert report["adopted"] == [path] and report["keys_added_since"] == {path: ["eval_amp_dtype"]}
 
 
+def test_an_adopted_run_may_read_its_semantic_id_table_from_another_path(workdir, monkeypatch, capsys):
+    # the record keeps the table's SHA-256: the same table moved is the same run; another
+    # table, under the run's own path or another, is not
+    table = workdir / "ids.tsv"
+    table.write_text("item_id\tlevel_1\n" + "".join(f"i{n}\t{n}\n" for n in range(40)))
+    single = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],
+                                         config_dict={"seed": 3, "semantic_ids_file": str(table)})
+    path = single["results_file"]
+    moved = workdir / "moved.tsv"
+    moved.write_bytes(table.read_bytes())
+    other = workdir / "other.tsv"
+    other.write_text(table.read_text().replace("i0\t0", "i0\t1"))  # two items share an ID
+    monkeypatch.setattr(quick_start, "run_recbole_bbq", None)
+    assert f"semantic_ids_file: ran {str(table)!r}, expected {str(other)!r}" in refused(
+        capsys, "--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={other}",
+        f"--adopt={path}")
+    table.write_bytes(other.read_bytes())
+    assert f"semantic_ids_file {table} is not the table the run read" in refused(
+        capsys, "--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={table}",
+        f"--adopt={path}")
+    report = bench("--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={moved}",
+                   f"--adopt={path}")
+    assert report["adopted"] == [path] and not report["trained"]
+
+
 def test_a_seed_scoped_override_applies_to_that_seed_only_and_wins_over_the_model_scope(
         workdir, capsys):
     from recbole_bbq.comparison.presets import RunSpec

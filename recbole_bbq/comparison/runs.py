@@ -21,6 +21,17 @@ ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "data
                       "resume_checkpoint", "length_buckets"}
 
 
+def same_id_table(result: Dict, path) -> bool:
+    """Whether the semantic-ID table at ``path`` is the one a recorded run read, perhaps
+    under another path (moved or copied since): the record keeps the table's SHA-256. A
+    missing file is not the same table."""
+    recorded = (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256")
+    if not recorded or not path or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest() == recorded
+
+
 class MissingRunError(ConfigError):
     """A run the benchmark needs is neither adopted nor cached, and training is off."""
 
@@ -148,6 +159,15 @@ class Benchmark:
             # in the record (and the table), and checked against the behaviour they stand for
             differ, newer = config_differences(stored, expected,
                                                ignore=ADOPT_IGNORED_KEYS.__contains__)
+            table = expected.get("semantic_ids_file")
+            if table and (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256"):
+                same = same_id_table(result, table)
+                if "semantic_ids_file" in differ and same:  # the run's table, moved since
+                    differ.remove("semantic_ids_file")
+                elif "semantic_ids_file" not in differ and not same:
+                    raise ConfigError(f"--adopt {path}: semantic_ids_file {table} is not the "
+                                      f"table the run read (its SHA-256 differs from the "
+                                      f"record's)")
             if differ:
                 detail = ", ".join(
                     f"{k}: ran {recorded_value(stored, k)!r}"
