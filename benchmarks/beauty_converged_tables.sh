@@ -486,17 +486,19 @@ table3_history_item)  # Table 3 at BBQRec's defaults of 6 Dec, seed 2020: noMIM 
     --adopt=$(records $R/BBQRec_noMIM-Beauty-Dec-06-2026_13-53-15-5f82d1.json $R/BBQRec_noRec-Beauty-Dec-06-2026_12-20-37-1ef923.json \
       $R/BBQRec_noU-Beauty-Dec-06-2026_13-26-32-4c3006.json $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json)
   ;;
-table3_history_item_seeds)  # table3_history_item's noMIM, noU and BBQRec at two seeds: 2020 as there,
-  # 2021 with noMIM and noU each on its own 2-epoch stage 1 (d39450, d223f0) and BBQRec on 2bb80c
-  # (3bb4b3). noRec has one seed (table3_history_item)
+table3_history_item_seeds)  # table3_history_item at two seeds: 2020 as there, 2021 with noMIM, noRec
+  # and noU each on its own 2-epoch stage 1 (d39450, ab650c, d223f0) and BBQRec on 2bb80c (3bb4b3)
   A="tokenizer_epochs=2"; E="tokenizer_eval_step=1"
-  python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec_noU,BBQRec \
+  python3 run_recbole_bbq.py --no_training --preset=table3 --models=BBQRec_noMIM,BBQRec_noRec,BBQRec_noU,BBQRec \
     --dataset=Beauty --seeds=2020,2021 --config_files=$C --set BBQRec_noMIM:$A --set BBQRec_noMIM:$E \
     --set BBQRec@2020:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --set BBQRec@2021:tokenizer_checkpoint=$BBQ_TOK_2021_2BB80C \
+    --set BBQRec_noRec@2020:tokenizer_checkpoint=saved/BBQRec_noRec-Beauty-Dec-05-2026_19-53-01-e3a971-tokenizer.pth \
+    --set BBQRec_noRec@2021:$A --set BBQRec_noRec@2021:$E \
     --set BBQRec_noU@2020:tokenizer_checkpoint=saved/BBQRec_noU-Beauty-Dec-05-2026_21-10-01-f55525-tokenizer.pth \
     --set BBQRec_noU@2021:$A --set BBQRec_noU@2021:$E \
     --epochs=20 --time_budget_minutes=75 --out=$OUT/table3_history_item_seeds \
     --adopt=$(records $R/BBQRec_noMIM-Beauty-Dec-06-2026_13-53-15-5f82d1.json $R/BBQRec_noMIM-Beauty-Dec-06-2026_17-14-10-d39450.json \
+      $R/BBQRec_noRec-Beauty-Dec-06-2026_12-20-37-1ef923.json $R/BBQRec_noRec-Beauty-Dec-06-2026_18-45-37-ab650c.json \
       $R/BBQRec_noU-Beauty-Dec-06-2026_13-26-32-4c3006.json $R/BBQRec_noU-Beauty-Dec-06-2026_16-17-05-d223f0.json \
       $R/BBQRec-Beauty-Dec-06-2026_09-54-14-6767b3.json $R/BBQRec-Beauty-Dec-06-2026_11-34-14-3bb4b3.json)
   ;;
