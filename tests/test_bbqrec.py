@@ -313,8 +313,9 @@ def test_a_checkpoint_older_than_a_key_is_rebuilt_with_the_value_it_stands_for(w
     """A BBQRec checkpoint saved before history_tokens and decoder_start existed trained TIGER's
     layout and BOS start, whatever BBQRec's defaults are now: load_trained must rebuild that
     model (the weights alone would load into either, silently). Likewise its tokenizer: made
-    before latent_norm / loss_reduction / mim_gradient, it had no latent norm (whose weights
-    today's default would expect), averaged errors and let L_MIM move both latents."""
+    before latent_norm / loss_reduction / mim_gradient, it had no latent norm (parameter-free,
+    so its weights would load silently under today's), averaged errors and let L_MIM move both
+    latents."""
     from recbole_bbq import compat
     from recbole_bbq.recommend import load_trained
 

@@ -176,6 +176,9 @@ def test_an_adopted_run_may_read_its_semantic_id_table_from_another_path(workdir
     assert f"semantic_ids_file {table} is not the table the run read" in refused(
         capsys, "--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={table}",
         f"--adopt={path}")
+    assert f"semantic_ids_file {workdir / 'gone.tsv'} does not exist" in refused(
+        capsys, "--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={workdir / 'gone.tsv'}",
+        f"--adopt={path}")
     report = bench("--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={moved}",
                    f"--adopt={path}")
     assert report["adopted"] == [path] and not report["trained"]

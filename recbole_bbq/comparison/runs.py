@@ -23,11 +23,10 @@ ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "data
 
 def same_id_table(result: Dict, path) -> bool:
     """Whether the semantic-ID table at ``path`` is the one a recorded run read, perhaps
-    under another path (moved or copied since): the record keeps the table's SHA-256. A
-    missing file is not the same table."""
+    under another path (moved or copied since): the record keeps the table's SHA-256."""
     recorded = (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256")
     if not recorded or not path or not os.path.isfile(path):
-        return False
+        return False  # a missing file is not the same table
     with open(path, "rb") as handle:
         return hashlib.sha256(handle.read()).hexdigest() == recorded
 
@@ -159,15 +158,7 @@ class Benchmark:
             # in the record (and the table), and checked against the behaviour they stand for
             differ, newer = config_differences(stored, expected,
                                                ignore=ADOPT_IGNORED_KEYS.__contains__)
-            table = expected.get("semantic_ids_file")
-            if table and (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256"):
-                same = same_id_table(result, table)
-                if "semantic_ids_file" in differ and same:  # the run's table, moved since
-                    differ.remove("semantic_ids_file")
-                elif "semantic_ids_file" not in differ and not same:
-                    raise ConfigError(f"--adopt {path}: semantic_ids_file {table} is not the "
-                                      f"table the run read (its SHA-256 differs from the "
-                                      f"record's)")
+            self._check_id_table(path, result, expected.get("semantic_ids_file"), differ)
             if differ:
                 detail = ", ".join(
                     f"{k}: ran {recorded_value(stored, k)!r}"
@@ -185,6 +176,23 @@ class Benchmark:
             if newer:
                 self.keys_added_since[path] = newer
         return adopted
+
+    @staticmethod
+    def _check_id_table(path: str, result: Dict, table, differ: List[str]) -> None:
+        """A recorded run's semantic-ID table is checked by content: the record keeps its
+        SHA-256, so the same table moved since is taken (``semantic_ids_file`` leaves
+        ``differ``), and another table under the run's own path is refused."""
+        if not table or not (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256"):
+            return  # no table expected, or a record that predates the checksum: paths only
+        if not os.path.isfile(table):
+            raise ConfigError(f"--adopt {path}: semantic_ids_file {table} does not exist; "
+                              f"adoption checks the table's SHA-256 against the record's")
+        same = same_id_table(result, table)
+        if "semantic_ids_file" in differ and same:
+            differ.remove("semantic_ids_file")
+        elif "semantic_ids_file" not in differ and not same:
+            raise ConfigError(f"--adopt {path}: semantic_ids_file {table} is not the table "
+                              f"the run read (its SHA-256 differs from the record's)")
 
     # ------------------------------------------------------------------ run kinds
     def _train_and_test(self, spec: RunSpec, overrides: Dict) -> Dict:
