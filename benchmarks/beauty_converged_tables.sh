@@ -523,6 +523,12 @@ bbqrec_40_epochs)  # BBQRec at its defaults of 6 Dec (seed 2020, stage 1 57e586)
     --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_57E586 --epochs=40 --time_budget_minutes=75 \
     --out=$OUT/bbqrec_40_epochs --adopt=$R/BBQRec-Beauty-Dec-06-2026_14-59-06-582b22.json
   ;;
+bbqrec_sasrec_schedule)  # BBQRec at its defaults of 6 Dec (seed 2020) on SASRec's schedule: the cosine
+  # over 40 epochs with patience 5; its own 2-epoch stage 1 (the same IDs as 1fa13c)
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_epochs=2 --set BBQRec:tokenizer_eval_step=1 --epochs=40 --stopping_step=5 \
+    --time_budget_minutes=75 --out=$OUT/bbqrec_sasrec_schedule --adopt=$R/BBQRec-Beauty-Dec-06-2026_19-43-52-dcc1e5.json
+  ;;
 table4_history_item_seeds)  # table4_history_item at two seeds: 2020 on stage 1 57e586 (04474a, a43c1c,
   # 6767b3), 2021 on 2bb80c's (2b1eba, f387eb, 3bb4b3)
   python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020,2021 --config_files=$C \
