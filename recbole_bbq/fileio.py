@@ -75,6 +75,15 @@ def recorded_value(recorded: dict, key: str):
     return recorded[key] if key in recorded else VALUES_BEFORE_KEYS_EXISTED.get(key)
 
 
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes (hex): what a run record keeps to identify an input
+    file that stays outside the repository, such as a semantic-ID table."""
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
 def atomic_write(path, write_fn, mode: str = "wb") -> Path:
     """Call ``write_fn(handle)`` on a temporary file, then atomically move it to ``path``."""
     path = Path(path)

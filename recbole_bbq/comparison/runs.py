@@ -10,7 +10,8 @@ from typing import Dict, List
 
 from recbole_bbq.comparison.presets import RunSpec
 from recbole_bbq.config import ConfigError
-from recbole_bbq.fileio import atomic_write_json, config_differences, recorded_value, to_plain
+from recbole_bbq.fileio import (atomic_write_json, config_differences, file_sha256, recorded_value,
+                                to_plain)
 
 # Keys that may differ between an adopted run and this benchmark: they say where a run wrote
 # its files, how it was resumed or how fast it ran, not what it computed (a resumed run
@@ -19,16 +20,6 @@ from recbole_bbq.fileio import atomic_write_json, config_differences, recorded_v
 ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "dataset_save_path",
                       "dataloaders_save_path", "show_progress", "state", "use_gpu",
                       "resume_checkpoint", "length_buckets"}
-
-
-def same_id_table(result: Dict, path) -> bool:
-    """Whether the semantic-ID table at ``path`` is the one a recorded run read, perhaps
-    under another path (moved or copied since): the record keeps the table's SHA-256."""
-    recorded = (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256")
-    if not recorded or not path or not os.path.isfile(path):
-        return False  # a missing file is not the same table
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest() == recorded
 
 
 class MissingRunError(ConfigError):
@@ -182,12 +173,13 @@ class Benchmark:
         """A recorded run's semantic-ID table is checked by content: the record keeps its
         SHA-256, so the same table moved since is taken (``semantic_ids_file`` leaves
         ``differ``), and another table under the run's own path is refused."""
-        if not table or not (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256"):
+        recorded = (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256")
+        if not table or not recorded:
             return  # no table expected, or a record that predates the checksum: paths only
         if not os.path.isfile(table):
             raise ConfigError(f"--adopt {path}: semantic_ids_file {table} does not exist; "
                               f"adoption checks the table's SHA-256 against the record's")
-        same = same_id_table(result, table)
+        same = file_sha256(table) == recorded
         if "semantic_ids_file" in differ and same:
             differ.remove("semantic_ids_file")
         elif "semantic_ids_file" not in differ and not same:

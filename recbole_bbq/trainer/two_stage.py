@@ -8,7 +8,6 @@ fresh best-score bookkeeping.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import defaultdict
 from logging import getLogger
@@ -23,7 +22,7 @@ from tqdm import tqdm
 
 from recbole_bbq import compat
 from recbole_bbq.data.alignment import align_rows
-from recbole_bbq.fileio import atomic_torch_save, atomic_write_text, to_plain
+from recbole_bbq.fileio import atomic_torch_save, atomic_write_text, file_sha256, to_plain
 from recbole_bbq.modules.semantic_ids import (
     SemanticIDTableError,
     build_semantic_ids,
@@ -299,10 +298,8 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         semantic_ids = build_semantic_ids(codes, (codes.max(axis=0) + 1).tolist(),
                                           model.resolve_collisions)
         # the table stays outside the repository: the record keeps what identifies it
-        with open(path, "rb") as handle:
-            digest = hashlib.sha256(handle.read()).hexdigest()
         stats = {**semantic_ids.stats, "semantic_ids_file": str(path),
-                 "semantic_ids_file_sha256": digest, "semantic_ids_file_rows": len(tokens)}
+                 "semantic_ids_file_sha256": file_sha256(path), "semantic_ids_file_rows": len(tokens)}
         if len(tokens) > len(rows):
             self.logger.info(f"semantic_ids_file {path}: {len(tokens) - len(rows)} rows name "
                              f"items this dataset does not have; ignored")
