@@ -52,6 +52,7 @@ VALUES_BEFORE_KEYS_EXISTED = {
     "latent_norm": "none",        # BBQRec's tokenizer latents left un-normalised
     "loss_reduction": "mean",     # ... its squared errors averaged over dimensions
     "mim_gradient": "both",       # ... and L_MIM moving z^m as well as zbar^m
+    "codebook_init": "pooled",    # ... and one k-means over every signal's latents
 }
 
 

@@ -117,6 +117,26 @@ def test_losses_train_encoders_codebooks_and_id_embeddings():
         assert grad is not None and grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize("init", ["pooled", "balanced"])
+def test_shared_codebook_kmeans_divides_the_codes_as_codebook_init_says(init):
+    from recbole_bbq.modules.quantizer import ResidualQuantizer
+
+    t = tokenizer(codebook_size=6, codebook_init=init)
+    items = torch.arange(1, 12)
+    gen = torch.Generator().manual_seed(2)
+    x = {"text": torch.randn(11, 6, generator=gen), "image": torch.randn(11, 5, generator=gen)}
+    t.kmeans_init(x, items, seed=5)
+    with torch.no_grad():
+        z, _ = t.latents(x, items)
+    expected = ResidualQuantizer(n_levels=2, codebook_size=6, dim=4)
+    # balanced: ID, text and image 2 codes each, from their own latents
+    expected.kmeans_init(torch.cat([z[s] for s in t.signals]), seed=5,
+                         groups=[11, 11, 11] if init == "balanced" else None)
+    assert torch.equal(t.quantizers[0].codebooks, expected.codebooks)
+    with pytest.raises(ValueError, match="codebook_init must be one of"):
+        tokenizer(codebook_init="even")
+
+
 def _train_without_rec(latent_norm, steps=300, mim_gradient="both"):
     t = tokenizer(use_rec=False, latent_norm=latent_norm, mim_gradient=mim_gradient)
     gen = torch.Generator().manual_seed(1)

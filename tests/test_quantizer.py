@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from recbole_bbq.modules.quantizer import ResidualQuantizer, kmeans
@@ -113,3 +114,41 @@ def test_rq_level_reduction_mean_divides_the_quantizer_loss_by_the_levels():
     torch.testing.assert_close(out["mean"]["rq"], out["sum"]["rq"] / 3)
     torch.testing.assert_close(out["mean"]["recon"], out["sum"]["recon"])
     torch.testing.assert_close(out["mean"]["loss"], out["mean"]["recon"] + out["mean"]["rq"])
+
+
+def _spread_and_clustered(seed=0):
+    """A widely spread block of 600 rows (like random ID latents) and a block of 600 rows on
+    only 40 distinct, tightly packed points (like category latents)."""
+    g = torch.Generator().manual_seed(seed)
+    spread = 10 * torch.randn(600, 8, generator=g)
+    centres = 0.5 * torch.randn(40, 8, generator=g)
+    clustered = centres[torch.arange(600) % 40]
+    return spread, clustered
+
+
+def test_balanced_kmeans_gives_each_group_its_share_of_the_codes():
+    spread, clustered = _spread_and_clustered()
+    z = torch.cat([spread, clustered])
+    used = {}
+    for groups in (None, [600, 600]):
+        q = ResidualQuantizer(n_levels=1, codebook_size=32, dim=8)
+        q.kmeans_init(z, seed=0, groups=groups)
+        used[groups is None] = len(torch.unique(q.encode(clustered)[:, 0]))
+    # pooled: the spread block pulls nearly every centroid; balanced: 16 codes each
+    assert used[True] < 8
+    assert used[False] == 16
+
+
+def test_kmeans_init_with_one_group_is_the_pooled_init():
+    spread, clustered = _spread_and_clustered()
+    z = torch.cat([spread, clustered])
+    a, b = (ResidualQuantizer(n_levels=2, codebook_size=16, dim=8) for _ in range(2))
+    a.kmeans_init(z, seed=3)
+    b.kmeans_init(z, seed=3, groups=[len(z)])
+    assert torch.equal(a.codebooks, b.codebooks)
+
+
+def test_kmeans_init_refuses_groups_that_do_not_cover_z():
+    q = ResidualQuantizer(n_levels=1, codebook_size=4, dim=2)
+    with pytest.raises(ValueError, match="summing to the 10 rows"):
+        q.kmeans_init(torch.randn(10, 2), groups=[4, 4])

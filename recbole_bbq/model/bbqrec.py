@@ -123,6 +123,7 @@ class BBQRec(GenerativeRecommender):
             loss_reduction=str(config["loss_reduction"] or "mean"),
             mim_gradient=str(config["mim_gradient"] or "both"),
             dead_code_reset=int(config["dead_code_reset"] or 0),
+            codebook_init=str(config["codebook_init"] or "pooled"),
             length_buckets=self.length_buckets,
         )
         self.similarity_attention = bool(config["similarity_attention"])

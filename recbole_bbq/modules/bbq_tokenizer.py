@@ -45,6 +45,7 @@ from recbole_bbq.modules.semantic_ids import codebook_utilisation
 ID_SIGNAL = "id"
 LATENT_NORMS = ("layer", "none")
 MIM_GRADIENTS = ("both", "specific")
+CODEBOOK_INITS = ("pooled", "balanced")
 
 
 def normalise_latent(z: torch.Tensor, mode: str) -> torch.Tensor:
@@ -125,6 +126,11 @@ class BBQTokenizer(nn.Module):
             modality-specific information out of ``zbar``'s dependence on ``z`` and cannot
             be minimised by emptying the behavior-aligned latent ``z^m``.
         dead_code_reset: see :class:`~recbole_bbq.modules.quantizer.ResidualQuantizer`.
+        codebook_init: how the shared codebook's k-means divides the codes among signals:
+            ``'pooled'``: one k-means over every signal's latents, so a signal gets codes in
+            proportion to its spread (on Beauty the random ID latents take most of level 1);
+            ``'balanced'``: each signal an equal share, k-means on its own latents. Without
+            ``shared_codebook`` each signal has its own codebook and this has no effect.
     """
 
     def __init__(
@@ -156,15 +162,18 @@ class BBQTokenizer(nn.Module):
         loss_reduction: str = "mean",
         mim_gradient: str = "specific",
         dead_code_reset: int = 0,
+        codebook_init: str = "pooled",
     ):
         super().__init__()
         for name, value, allowed in (("latent_norm", latent_norm, LATENT_NORMS),
                                      ("loss_reduction", loss_reduction, LOSS_REDUCTIONS),
-                                     ("mim_gradient", mim_gradient, MIM_GRADIENTS)):
+                                     ("mim_gradient", mim_gradient, MIM_GRADIENTS),
+                                     ("codebook_init", codebook_init, CODEBOOK_INITS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
         self.loss_reduction = loss_reduction
         self.mim_gradient = mim_gradient
+        self.codebook_init = codebook_init
         self.latent_norm = latent_norm
         self.length_buckets = int(length_buckets)
         self.modalities = list(modality_dims)
@@ -255,7 +264,8 @@ class BBQTokenizer(nn.Module):
     @torch.no_grad()
     def kmeans_init(self, x: Mapping[str, torch.Tensor], item_ids: torch.Tensor, seed: int = 0,
                     chunk_size: int = 4096):
-        """k-means codebooks from the latents of ``item_ids`` (pooled over signals if shared)."""
+        """k-means codebooks from the latents of ``item_ids``: one per signal, or for the shared
+        codebook over all signals' latents, divided among them as ``codebook_init`` says."""
         was_training = self.training
         self.eval()
         parts = [
@@ -265,7 +275,9 @@ class BBQTokenizer(nn.Module):
         ]
         z = {s: torch.cat([p[s] for p in parts]) for s in self.signals}
         if self.shared_codebook:
-            self.quantizers[0].kmeans_init(torch.cat([z[s] for s in self.signals]), seed=seed)
+            groups = [len(z[s]) for s in self.signals] if self.codebook_init == "balanced" else None
+            self.quantizers[0].kmeans_init(torch.cat([z[s] for s in self.signals]), seed=seed,
+                                           groups=groups)
         else:
             for i, s in enumerate(self.signals):
                 self.quantizers[i].kmeans_init(z[s], seed=seed + i)

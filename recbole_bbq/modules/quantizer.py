@@ -100,12 +100,31 @@ class ResidualQuantizer(nn.Module):
         self.register_buffer("initialised", torch.tensor(False))
 
     @torch.no_grad()
-    def kmeans_init(self, z: torch.Tensor, n_iters: int = 25, seed: int = 0) -> None:
-        """Initialise each level's codebook by k-means on that level's residuals of ``z``."""
+    def kmeans_init(self, z: torch.Tensor, n_iters: int = 25, seed: int = 0,
+                    groups=None) -> None:
+        """Initialise each level's codebook by k-means on that level's residuals of ``z``.
+
+        ``groups`` (sizes summing to ``len(z)``: ``z`` is that many consecutive blocks, e.g.
+        one per signal of a shared codebook): each block gets an equal share of every level's
+        codes, k-means on its own residuals, instead of one k-means over all rows, where a
+        block of widely spread rows takes codes in proportion to its spread. Residuals are
+        taken against the nearest code of the whole level either way, as :meth:`encode` does.
+        """
         gen = torch.Generator(device="cpu").manual_seed(seed)
         residual = z.detach().float().cpu()
+        blocks = [len(residual)] if groups is None else [int(g) for g in groups]
+        if sum(blocks) != len(residual) or min(blocks) < 1:
+            raise ValueError(f"groups {blocks} must be positive sizes summing to the "
+                             f"{len(residual)} rows of z")
+        if len(blocks) > self.codebook_size:
+            raise ValueError(f"{len(blocks)} groups cannot share {self.codebook_size} codes")
+        shares = [self.codebook_size // len(blocks) + (i < self.codebook_size % len(blocks))
+                  for i in range(len(blocks))]
         for level in range(self.n_levels):
-            centroids = kmeans(residual, self.codebook_size, n_iters=n_iters, generator=gen)
+            centroids = torch.cat([
+                kmeans(part, share, n_iters=n_iters, generator=gen)
+                for part, share in zip(residual.split(blocks), shares)
+            ])
             self.codebooks.data[level] = centroids.to(self.codebooks.device)
             residual = residual - centroids[torch.cdist(residual, centroids).argmin(1)]
         self.initialised.fill_(True)
