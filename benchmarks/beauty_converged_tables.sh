@@ -17,6 +17,7 @@ BBQ_TOK_2021=saved/BBQRec-Beauty-Dec-05-2026_07-01-34-978f3b-tokenizer.pth
 # the same seed-2020 command's stage 1 on another machine (5 Dec, 20:47; other IDs)
 BBQ_TOK_2020_57E586=saved/BBQRec-Beauty-Dec-05-2026_20-47-19-57e586-tokenizer.pth
 BBQ_TOK_2021_2BB80C=saved/BBQRec-Beauty-Dec-06-2026_05-37-05-2bb80c-tokenizer.pth  # the seed-2021 stage 1 of the defaults of 6 Dec
+BBQ_TOK_2020_DCC1E5=saved/BBQRec-Beauty-Dec-06-2026_19-43-52-dcc1e5-tokenizer.pth  # bbqrec_sasrec_schedule's stage 1 (the same IDs as 1fa13c)
 TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER's 150-epoch stage 1
 # Table 2's GRU4Rec runs SASRec's recipe at peak rate 0.002 without weight decay (the recipe's
 # 0.001 with decay 0.01 gave R@10 0.0579 against 0.0708; docs/RESULTS.md).
@@ -528,6 +529,12 @@ bbqrec_sasrec_schedule)  # BBQRec at its defaults of 6 Dec (seed 2020) on SASRec
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
     --set BBQRec:tokenizer_epochs=2 --set BBQRec:tokenizer_eval_step=1 --epochs=40 --stopping_step=5 \
     --time_budget_minutes=75 --out=$OUT/bbqrec_sasrec_schedule --adopt=$R/BBQRec-Beauty-Dec-06-2026_19-43-52-dcc1e5.json
+  ;;
+bbqrec_sasrec_schedule_control)  # bbqrec_sasrec_schedule's control: the same stage 1 (dcc1e5's), the
+  # 20-epoch cosine of BBQRec's recipe (run cb157e, resumed after epoch 0 as bb61ac)
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_DCC1E5 --epochs=20 --time_budget_minutes=75 \
+    --out=$OUT/bbqrec_sasrec_schedule_control --adopt=$R/BBQRec-Beauty-Dec-06-2026_21-17-17-bb61ac.json
   ;;
 table4_history_item_seeds)  # table4_history_item at two seeds: 2020 on stage 1 57e586 (04474a, a43c1c,
   # 6767b3), 2021 on 2bb80c's (2b1eba, f387eb, 3bb4b3)
