@@ -184,6 +184,16 @@ def test_an_adopted_run_may_read_its_semantic_id_table_from_another_path(workdir
     assert report["adopted"] == [path] and not report["trained"]
 
 
+def test_the_run_cache_keys_an_input_file_by_its_contents_not_its_path(workdir):
+    table = workdir / "ids.tsv"
+    table.write_text("item_id\tlevel_1\n" + "".join(f"i{n}\t{n}\n" for n in range(40)))
+    args = ("--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={table}")
+    assert len(bench(*args)["trained"]) == 1
+    assert len(bench(*args)["cached"]) == 1
+    table.write_text(table.read_text().replace("i0\t0", "i0\t1"))  # same path, other IDs
+    assert len(bench(*args)["trained"]) == 1
+
+
 def test_a_seed_scoped_override_applies_to_that_seed_only_and_wins_over_the_model_scope(
         workdir, capsys):
     from recbole_bbq.comparison.presets import RunSpec

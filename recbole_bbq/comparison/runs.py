@@ -21,6 +21,9 @@ ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "data
                       "dataloaders_save_path", "show_progress", "state", "use_gpu",
                       "resume_checkpoint", "length_buckets"}
 
+# overrides naming a file whose contents a run depends on (the cache keys them by content)
+INPUT_FILE_KEYS = ("tokenizer_checkpoint", "semantic_ids_file")
+
 
 class MissingRunError(ConfigError):
     """A run the benchmark needs is neither adopted nor cached, and training is off."""
@@ -87,12 +90,18 @@ class Benchmark:
         return overrides
 
     def run_key(self, kind: str, spec: RunSpec, seed: int, overrides: Dict) -> str:
+        """The cache key of a run: its kind, model, dataset, seed, the config files' contents,
+        the overrides, and the contents of the input files the overrides name (a stage 1 or
+        a semantic-ID table rewritten under the same path is another run)."""
         files = []
         for path in self.files_for(spec.model, spec.label):
             with open(path, encoding="utf-8") as fh:
                 files.append(fh.read())
+        inputs = {key: file_sha256(overrides[key]) for key in INPUT_FILE_KEYS
+                  if isinstance(overrides.get(key), str) and os.path.isfile(overrides[key])}
         payload = json.dumps({"kind": kind, "model": spec.model, "dataset": self.dataset,
-                              "seed": seed, "config_files": files, "overrides": overrides},
+                              "seed": seed, "config_files": files, "overrides": overrides,
+                              **({"input_files": inputs} if inputs else {})},
                              sort_keys=True, default=str)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
