@@ -129,12 +129,15 @@ def test_shared_codebook_kmeans_divides_the_codes_as_codebook_init_says(init):
     with torch.no_grad():
         z, _ = t.latents(x, items)
     expected = ResidualQuantizer(n_levels=2, codebook_size=6, dim=4)
-    # balanced: ID, text and image 2 codes each, from their own latents
+    # balanced: the tokenizer hands the quantizer one block per signal (ID, text, image), in
+    # signal order, so each gets 2 of the 6 codes (the split itself: tests/test_quantizer.py)
     expected.kmeans_init(torch.cat([z[s] for s in t.signals]), seed=5,
                          groups=[11, 11, 11] if init == "balanced" else None)
     assert torch.equal(t.quantizers[0].codebooks, expected.codebooks)
     with pytest.raises(ValueError, match="codebook_init must be one of"):
         tokenizer(codebook_init="even")
+    with pytest.raises(ValueError, match="each of the 3 signals a share of the codes"):
+        tokenizer(codebook_size=2, codebook_init="balanced")
 
 
 def _train_without_rec(latent_norm, steps=300, mim_gradient="both"):

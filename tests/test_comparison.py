@@ -11,6 +11,7 @@ from conftest import make_synthetic_dataset, tiny_config
 from recbole_bbq import quick_start
 from recbole_bbq.comparison import driver
 from recbole_bbq.cli import build_comparison_parser, main, parse_comparison_args
+from recbole_bbq.fileio import file_sha256
 
 
 @pytest.fixture
@@ -173,7 +174,7 @@ def test_an_adopted_run_may_read_its_semantic_id_table_from_another_path(workdir
         capsys, "--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={other}",
         f"--adopt={path}")
     table.write_bytes(other.read_bytes())
-    assert f"semantic_ids_file {table} is not the table the run read" in refused(
+    assert f"semantic_ids_file {table} is not the file the run read" in refused(
         capsys, "--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={table}",
         f"--adopt={path}")
     assert f"semantic_ids_file {workdir / 'gone.tsv'} does not exist" in refused(
@@ -184,7 +185,7 @@ def test_an_adopted_run_may_read_its_semantic_id_table_from_another_path(workdir
     assert report["adopted"] == [path] and not report["trained"]
 
 
-def test_the_run_cache_keys_an_input_file_by_its_contents_not_its_path(workdir):
+def test_the_run_cache_keys_an_input_file_by_its_contents_as_well_as_its_path(workdir):
     table = workdir / "ids.tsv"
     table.write_text("item_id\tlevel_1\n" + "".join(f"i{n}\t{n}\n" for n in range(40)))
     args = ("--models=TIGER", "--seeds=3", "--set", f"TIGER:semantic_ids_file={table}")
@@ -192,6 +193,25 @@ def test_the_run_cache_keys_an_input_file_by_its_contents_not_its_path(workdir):
     assert len(bench(*args)["cached"]) == 1
     table.write_text(table.read_text().replace("i0\t0", "i0\t1"))  # same path, other IDs
     assert len(bench(*args)["trained"]) == 1
+
+
+def test_an_adopted_run_is_checked_against_the_stage_1_it_loaded_by_content(workdir, capsys):
+    first = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],
+                                        config_dict={"seed": 3})
+    stage1 = workdir / "stage1.pth"
+    stage1.write_bytes(open(first["tokenizer_checkpoint"], "rb").read())
+    run = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],
+                                      config_dict={"seed": 3, "tokenizer_checkpoint": str(stage1)})
+    assert run["tokenizer_checkpoint_sha256"] == file_sha256(stage1)
+    moved = workdir / "moved.pth"
+    moved.write_bytes(stage1.read_bytes())
+    stage1.write_bytes(stage1.read_bytes() + b"\0")  # another file under the run's own path
+    assert f"tokenizer_checkpoint {stage1} is not the file the run read" in refused(
+        capsys, "--models=TIGER", "--seeds=3", "--set", f"TIGER:tokenizer_checkpoint={stage1}",
+        f"--adopt={run['results_file']}")
+    report = bench("--models=TIGER", "--seeds=3", "--set", f"TIGER:tokenizer_checkpoint={moved}",
+                   f"--adopt={run['results_file']}", "--no_training")
+    assert report["adopted"] == [run["results_file"]] and not report["trained"]
 
 
 def test_a_seed_scoped_override_applies_to_that_seed_only_and_wins_over_the_model_scope(

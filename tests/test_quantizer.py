@@ -139,16 +139,37 @@ def test_balanced_kmeans_gives_each_group_its_share_of_the_codes():
     assert used[False] == 16
 
 
-def test_kmeans_init_with_one_group_is_the_pooled_init():
+def test_kmeans_init_without_groups_is_one_kmeans_per_level_over_all_rows():
     spread, clustered = _spread_and_clustered()
     z = torch.cat([spread, clustered])
-    a, b = (ResidualQuantizer(n_levels=2, codebook_size=16, dim=8) for _ in range(2))
-    a.kmeans_init(z, seed=3)
-    b.kmeans_init(z, seed=3, groups=[len(z)])
-    assert torch.equal(a.codebooks, b.codebooks)
+    # the initialisation as it was before groups existed, written out
+    gen = torch.Generator().manual_seed(3)
+    residual, expected = z.clone(), []
+    for _ in range(2):
+        centroids = kmeans(residual, 16, generator=gen)
+        expected.append(centroids)
+        residual = residual - centroids[torch.cdist(residual, centroids).argmin(1)]
+    for groups in (None, [len(z)]):
+        q = ResidualQuantizer(n_levels=2, codebook_size=16, dim=8)
+        q.kmeans_init(z, seed=3, groups=groups)
+        assert torch.equal(q.codebooks.data, torch.stack(expected))
 
 
-def test_kmeans_init_refuses_groups_that_do_not_cover_z():
+def test_balanced_kmeans_gives_the_remainder_codes_to_the_first_groups():
+    g = torch.Generator().manual_seed(1)
+    blocks = [torch.randn(50, 4, generator=g) + 100 * k for k in range(3)]  # far apart
+    q = ResidualQuantizer(n_levels=1, codebook_size=8, dim=4)
+    q.kmeans_init(torch.cat(blocks), groups=[50, 50, 50])
+    # 8 codes among 3 groups: 3, 3, 2, each group's codes in its own region
+    nearest_block = torch.cdist(q.codebooks.data[0], torch.stack([b.mean(0) for b in blocks])).argmin(1)
+    assert nearest_block.tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
+
+
+def test_kmeans_init_refuses_bad_groups():
     q = ResidualQuantizer(n_levels=1, codebook_size=4, dim=2)
     with pytest.raises(ValueError, match="summing to the 10 rows"):
         q.kmeans_init(torch.randn(10, 2), groups=[4, 4])
+    with pytest.raises(ValueError, match="5 groups cannot share 4 codes"):
+        q.kmeans_init(torch.randn(10, 2), groups=[2] * 5)
+    with pytest.raises(ValueError, match="at least one point"):
+        q.kmeans_init(torch.randn(0, 2))

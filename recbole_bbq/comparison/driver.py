@@ -4,8 +4,9 @@
 
 Every (run, seed) of a :class:`ComparisonRequest` is trained and evaluated by
 :func:`~recbole_bbq.quick_start.run_recbole_bbq` under the same protocol, and its result is
-cached in ``out/runs/`` under a key made of the model, dataset, seed, the config files' contents,
-every override and the contents of the stage 1 or semantic-ID table an override names; a rerun, or a run with more models or seeds, trains only what is missing;
+cached in ``out/runs/`` under a key made of the model, dataset, seed, the config files'
+contents, every override and the contents of the input files (a stage 1, a semantic-ID table)
+an override names; a rerun, or a run with more models or seeds, trains only what is missing;
 ``adopt`` takes finished single runs into the cache once their recorded config is checked equal
 to this comparison's. ``out`` then holds ``table.md`` (laid out like the paper's tables: best per
 metric in bold, the target's relative improvement over the best other model and, with several

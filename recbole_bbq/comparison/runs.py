@@ -22,7 +22,7 @@ ADOPT_IGNORED_KEYS = {"checkpoint_dir", "results_dir", "device", "gpu_id", "data
                       "resume_checkpoint", "length_buckets"}
 
 # overrides naming a file whose contents a run depends on (the cache keys them by content)
-INPUT_FILE_KEYS = ("tokenizer_checkpoint", "semantic_ids_file")
+INPUT_FILE_KEYS = ("tokenizer_checkpoint", "semantic_ids_file", "letter_cf_checkpoint")
 
 
 class MissingRunError(ConfigError):
@@ -158,7 +158,11 @@ class Benchmark:
             # in the record (and the table), and checked against the behaviour they stand for
             differ, newer = config_differences(stored, expected,
                                                ignore=ADOPT_IGNORED_KEYS.__contains__)
-            self._check_id_table(path, result, expected.get("semantic_ids_file"), differ)
+            self._check_input_file(path, "semantic_ids_file", expected.get("semantic_ids_file"),
+                                   (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256"),
+                                   differ)
+            self._check_input_file(path, "tokenizer_checkpoint", expected.get("tokenizer_checkpoint"),
+                                   result.get("tokenizer_checkpoint_sha256"), differ)
             if differ:
                 detail = ", ".join(
                     f"{k}: ran {recorded_value(stored, k)!r}"
@@ -178,22 +182,21 @@ class Benchmark:
         return adopted
 
     @staticmethod
-    def _check_id_table(path: str, result: Dict, table, differ: List[str]) -> None:
-        """A recorded run's semantic-ID table is checked by content: the record keeps its
-        SHA-256, so the same table moved since is taken (``semantic_ids_file`` leaves
-        ``differ``), and another table under the run's own path is refused."""
-        recorded = (result.get("semantic_ids") or {}).get("semantic_ids_file_sha256")
-        if not table or not recorded:
-            return  # no table expected, or a record that predates the checksum: paths only
-        if not os.path.isfile(table):
-            raise ConfigError(f"--adopt {path}: semantic_ids_file {table} does not exist; "
-                              f"adoption checks the table's SHA-256 against the record's")
-        same = file_sha256(table) == recorded
-        if "semantic_ids_file" in differ and same:
-            differ.remove("semantic_ids_file")
-        elif "semantic_ids_file" not in differ and not same:
-            raise ConfigError(f"--adopt {path}: semantic_ids_file {table} is not the table "
-                              f"the run read (its SHA-256 differs from the record's)")
+    def _check_input_file(path: str, key: str, expected, recorded_sha256, differ: List[str]) -> None:
+        """An input file a recorded run read (its semantic-ID table, its stage 1) is checked by
+        content: the record keeps its SHA-256, so the same file moved since is taken (``key``
+        leaves ``differ``), and another file under the run's own path is refused."""
+        if not expected or not recorded_sha256:
+            return  # no file expected, or a record that predates the checksum: paths only
+        if not os.path.isfile(expected):
+            raise ConfigError(f"--adopt {path}: {key} {expected} does not exist; adoption "
+                              f"checks the file's SHA-256 against the record's")
+        same = file_sha256(expected) == recorded_sha256
+        if key in differ and same:
+            differ.remove(key)
+        elif key not in differ and not same:
+            raise ConfigError(f"--adopt {path}: {key} {expected} is not the file the run read "
+                              f"(its SHA-256 differs from the record's)")
 
     # ------------------------------------------------------------------ run kinds
     def _train_and_test(self, spec: RunSpec, overrides: Dict) -> Dict:

@@ -128,7 +128,8 @@ class BBQTokenizer(nn.Module):
         dead_code_reset: see :class:`~recbole_bbq.modules.quantizer.ResidualQuantizer`.
         codebook_init: how the shared codebook's k-means divides the codes among signals:
             ``'pooled'``: one k-means over every signal's latents, so a signal gets codes in
-            proportion to its spread (on Beauty the random ID latents take most of level 1);
+            proportion to its spread (on Beauty the ID latents, the most spread, end with the
+            most codes at level 1);
             ``'balanced'``: each signal an equal share, k-means on its own latents. Without
             ``shared_codebook`` each signal has its own codebook and this has no effect.
     """
@@ -184,6 +185,9 @@ class BBQTokenizer(nn.Module):
         self.use_id, self.use_mim, self.use_rec = bool(use_id), bool(use_mim), bool(use_rec)
         self.shared_codebook = bool(shared_codebook)
         self.signals = ([ID_SIGNAL] if self.use_id else []) + self.modalities
+        if codebook_init == "balanced" and shared_codebook and codebook_size < len(self.signals):
+            raise ValueError(f"codebook_init 'balanced' gives each of the {len(self.signals)} "
+                             f"signals a share of the codes, but codebook_size is {codebook_size}")
         self.latent_dim = int(latent_dim)
         self.temperature = float(temperature)
         self.rec_weight, self.mim_weight = float(rec_weight), float(mim_weight)
@@ -241,7 +245,7 @@ class BBQTokenizer(nn.Module):
         """The residual quantizer of one signal (paper eqs. 5-7: nearest code, residual, their
         sum). With ``shared_codebook`` (the paper's unified, behaviour-dominated codebook, sec.
         4.1.2) every signal -- ID, text, image -- is quantized by the same codebooks,
-        k-means-initialised on the signals' pooled latents (:meth:`kmeans_init`);
+        k-means-initialised on the signals' latents as ``codebook_init`` says (:meth:`kmeans_init`);
         ``BBQRec_noU`` gives each signal its own. Every signal reaches its codebooks here."""
         return self.quantizers[0 if self.shared_codebook else signal_index]
 

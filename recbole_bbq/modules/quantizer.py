@@ -112,6 +112,8 @@ class ResidualQuantizer(nn.Module):
         """
         gen = torch.Generator(device="cpu").manual_seed(seed)
         residual = z.detach().float().cpu()
+        if len(residual) == 0:
+            raise ValueError("k-means needs at least one point")
         blocks = [len(residual)] if groups is None else [int(g) for g in groups]
         if sum(blocks) != len(residual) or min(blocks) < 1:
             raise ValueError(f"groups {blocks} must be positive sizes summing to the "
