@@ -165,6 +165,7 @@ def test_an_adopted_run_may_read_its_semantic_id_table_from_another_path(workdir
     single = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],
                                          config_dict={"seed": 3, "semantic_ids_file": str(table)})
     path = single["results_file"]
+    assert "tokenizer_checkpoint_sha256" not in single  # no stage 1 ran or was loaded
     moved = workdir / "moved.tsv"
     moved.write_bytes(table.read_bytes())
     other = workdir / "other.tsv"
@@ -198,6 +199,7 @@ def test_the_run_cache_keys_an_input_file_by_its_contents_as_well_as_its_path(wo
 def test_an_adopted_run_is_checked_against_the_stage_1_it_loaded_by_content(workdir, capsys):
     first = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],
                                         config_dict={"seed": 3})
+    assert "tokenizer_checkpoint_sha256" not in first  # it trained its own stage 1
     stage1 = workdir / "stage1.pth"
     stage1.write_bytes(open(first["tokenizer_checkpoint"], "rb").read())
     run = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],

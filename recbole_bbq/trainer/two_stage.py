@@ -256,6 +256,9 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
 
     def load_tokenizer(self, path):
         """Reuse a saved tokenizer: its IDs are re-aligned to this dataset by item token."""
+        # hashed before reading, so it is the content that was loaded (a missing file is
+        # reported by load_checkpoint)
+        sha256 = file_sha256(path) if os.path.isfile(path) else None
         state = compat.load_checkpoint(path, map_location="cpu", what="tokenizer_checkpoint")
         if not isinstance(state, dict) or "item_codes" not in state or "tokenizer" not in state:
             raise compat.CheckpointError(
@@ -277,7 +280,7 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         self.model.load_tokenizer_state_dict(state["tokenizer"])
         self._install_semantic_ids(codes, state["level_sizes"], state.get("stats"))
         self.tokenizer_file = path
-        self.loaded_tokenizer_sha256 = file_sha256(path)
+        self.loaded_tokenizer_sha256 = sha256
         self.logger.info(set_color("stage 1 skipped", "green") + f": tokenizer loaded from {path}")
         self._log_semantic_id_stats()
 
