@@ -229,6 +229,24 @@ def test_semantic_ids_file_run_resumes_with_its_ids_and_no_tokenizer(workdir, mo
     assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
 
 
+def test_a_resumed_run_keeps_the_checksum_of_the_stage_1_it_loaded(workdir, monkeypatch):
+    from recbole_bbq.fileio import file_sha256
+
+    config = tiny_config(workdir, workdir / "data", epochs=2)
+    stage1 = run_recbole_bbq("TIGER", "synth", config_dict={**config, "epochs": 1})["tokenizer_checkpoint"]
+    real_epoch = crash_on_second_epoch(monkeypatch)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_recbole_bbq("TIGER", "synth", config_dict={**config, "tokenizer_checkpoint": stage1})
+    latest = max((workdir / "saved").glob("*-latest.pth"), key=os.path.getmtime)
+    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", real_epoch)
+    # the resume restores the IDs from its checkpoint and does not read the stage 1 again
+    monkeypatch.setattr(TwoStageTrainer, "load_tokenizer", lambda *a: pytest.fail("stage 1 reloaded"))
+    result = run_recbole_bbq("TIGER", "synth", config_dict={
+        **config, "tokenizer_checkpoint": stage1, "resume_checkpoint": str(latest)})
+    assert result["tokenizer_checkpoint_sha256"] == file_sha256(stage1)
+    assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
+
+
 @pytest.mark.parametrize("model", ["TIGER", "LETTER"])
 def test_semantic_ids_file_needs_no_content_features(workdir, model):
     """A table replaces stage 1, so a dataset without feature files trains, and the checkpoint
