@@ -530,17 +530,17 @@ bbqrec_sasrec_schedule)  # BBQRec at its defaults of 6 Dec (seed 2020) on SASRec
     --set BBQRec:tokenizer_epochs=2 --set BBQRec:tokenizer_eval_step=1 --epochs=40 --stopping_step=5 \
     --time_budget_minutes=75 --out=$OUT/bbqrec_sasrec_schedule --adopt=$R/BBQRec-Beauty-Dec-06-2026_19-43-52-dcc1e5.json
   ;;
-bbqrec_commitment_0)  # BBQRec at its defaults of 6 Dec (seed 2020) with the commitment term off in
-  # stage 1 (alpha = 0; text codes 48/57/52 % instead of 28/36/32 %), its own 2-epoch stage 1
-  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
-    --set BBQRec:tokenizer_epochs=2 --set BBQRec:tokenizer_eval_step=1 --set BBQRec:commitment=0 --epochs=20 \
-    --time_budget_minutes=75 --out=$OUT/bbqrec_commitment_0 --adopt=$R/BBQRec-Beauty-Dec-06-2026_22-27-27-8105d8.json
-  ;;
 bbqrec_sasrec_schedule_control)  # bbqrec_sasrec_schedule's control: the same stage 1 (dcc1e5's), the
   # 20-epoch cosine of BBQRec's recipe (run cb157e, resumed after epoch 0 as bb61ac)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
     --set BBQRec:tokenizer_checkpoint=$BBQ_TOK_2020_DCC1E5 --epochs=20 --time_budget_minutes=75 \
     --out=$OUT/bbqrec_sasrec_schedule_control --adopt=$R/BBQRec-Beauty-Dec-06-2026_21-17-17-bb61ac.json
+  ;;
+bbqrec_commitment_0)  # BBQRec at its defaults of 6 Dec (seed 2020) with the commitment term off in
+  # stage 1 (alpha = 0; text codes 48/57/52 % instead of 28/36/32 %), its own 2-epoch stage 1
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_epochs=2 --set BBQRec:tokenizer_eval_step=1 --set BBQRec:commitment=0 --epochs=20 \
+    --time_budget_minutes=75 --out=$OUT/bbqrec_commitment_0 --adopt=$R/BBQRec-Beauty-Dec-06-2026_22-27-27-8105d8.json
   ;;
 table4_history_item_seeds)  # table4_history_item at two seeds: 2020 on stage 1 57e586 (04474a, a43c1c,
   # 6767b3), 2021 on 2bb80c's (2b1eba, f387eb, 3bb4b3)

@@ -5,7 +5,8 @@
 
 Per signal: distinct latents among the items, codes used at each level, the nearest-neighbour
 distance between distinct latents, and how many codes a k-means of that signal's latents
-alone would use (what it could take with a codebook of its own). Per level: codes used by two
+alone would use (what it could take with a codebook of its own; trivially all of them when it
+has no more distinct latents than codes). Per level: codes used by two
 signals at once. Used in docs/RESULTS.md, "Why category keeps a fifth of the shared codebook".
 """
 import argparse
