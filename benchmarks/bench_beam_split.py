@@ -4,8 +4,8 @@ time of the whole split, and (``--amp``) bfloat16 autocast against float32.
     python benchmarks/bench_beam_split.py --tokenizer_checkpoint=saved/TIGER-Beauty-...-tokenizer.pth \
         [--model TIGER] [--dataset Beauty] \
         [--config_files benchmarks/configs/beauty_converged_cpu.yaml,benchmarks/configs/generator_full_size.yaml] \
-        [--batches 8] [--eval_batch 256] [--amp] [--compare_split] [--profile 2] \
-        [--set history_tokens=levels ...]
+        [--batches 8] [--eval_batch 256] [--amp] [--compare_split] [--compare_fill] [--profile 2] \
+        [--phases 2] [--set history_tokens=levels ...]
     python benchmarks/bench_beam_split.py --checkpoint=saved/LETTER-Beauty-...pth --amp [--batches 0]
 
 With ``--tokenizer_checkpoint`` the generator is built at the configured size with seeded
@@ -16,13 +16,18 @@ the command line reads ``--key=value``) overrides a config key of that model, e.
 differs from float32's, and recall/NDCG@10 of both. ``--compare_split`` also times each
 variant with the length buckets cut into equal row counts instead of the default cut (where
 they pad least, or equal counts under CPU autocast: so the bfloat16 pair then times one cut
-twice). ``--batches 0`` runs the whole split.
+twice). ``--compare_fill`` also times each variant with deterministic mode's NaN fill of every
+new tensor switched back on (``torch.utils.deterministic.fill_uninitialized_memory``; runs
+switch it off). ``--phases N`` times N batches per variant by phase: the history's encoding,
+each level's decoder step (its logits included), and the rest (each level's log-softmax, the
+beam bookkeeping, the score matrix). ``--batches 0`` runs the whole split.
 Batches are the test loader's own (``eval_batch`` users, RecBole's full-sort collation); the
 variants alternate batch by batch in one process, so machine noise hits them alike.
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import functools
 import time
@@ -64,6 +69,47 @@ def equal_split(amp):
         length_buckets.SPLIT = previous
 
 
+@contextlib.contextmanager
+def nan_filled(amp):
+    """``amp()`` with deterministic mode filling every new tensor with NaN first, as it did
+    before runs switched that off (recbole_bbq/trainer/checkpoint.py, ``seed_everything``)."""
+    fill = torch.utils.deterministic
+    previous = fill.fill_uninitialized_memory, torch.are_deterministic_algorithms_enabled()
+    fill.fill_uninitialized_memory = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with amp():
+            yield
+    finally:
+        fill.fill_uninitialized_memory = previous[0]
+        torch.use_deterministic_algorithms(previous[1], warn_only=True)
+
+
+@contextlib.contextmanager
+def phase_timer(generator, seconds):
+    """Add the wall time of ``generator``'s encoding and of each level's decoder step to
+    ``seconds`` (its two methods wrapped on the instance, the class's restored on exit)."""
+    encode, step = generator.encode, generator.decode_step
+
+    def timed_encode(*args, **kwargs):
+        start = time.perf_counter()
+        out = encode(*args, **kwargs)
+        seconds["encode the history"] += time.perf_counter() - start
+        return out
+
+    def timed_step(state, prev_codes=None):
+        level, start = state.length + 1, time.perf_counter()
+        out = step(state, prev_codes)
+        seconds[f"level {level}: decoder step and logits"] += time.perf_counter() - start
+        return out
+
+    generator.encode, generator.decode_step = timed_encode, timed_step
+    try:
+        yield
+    finally:
+        del generator.encode, generator.decode_step
+
+
 def top10_and_hits(scores, positive_u, positive_i):
     top = scores.topk(10, dim=1).indices
     hit = torch.zeros_like(top, dtype=torch.bool)
@@ -85,7 +131,10 @@ def main(argv=None):
     p.add_argument("--amp", action="store_true", help="also time bfloat16 autocast")
     p.add_argument("--compare_split", action="store_true",
                    help="also time length buckets of equal row counts")
+    p.add_argument("--compare_fill", action="store_true",
+                   help="also time each variant with new tensors NaN-filled (deterministic mode's default)")
     p.add_argument("--profile", type=int, default=0, help="profile N batches per variant")
+    p.add_argument("--phases", type=int, default=0, help="time N batches per variant by phase")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config override for --tokenizer_checkpoint's model (repeatable)")
@@ -111,6 +160,9 @@ def main(argv=None):
     if args.compare_split:
         for name, amp in list(variants.items()):
             variants[f"{name}, equal split"] = functools.partial(equal_split, amp)
+    if args.compare_fill:
+        for name, amp in list(variants.items()):
+            variants[f"{name}, NaN-filled"] = functools.partial(nan_filled, amp)
     with torch.no_grad():
         for amp in variants.values():
             with amp():
@@ -145,6 +197,18 @@ def main(argv=None):
         print(f"  bfloat16 / float32: {elapsed['float32'] / elapsed['bfloat16']:.2f}x; top-10 "
               f"identical in order for {same:.1%} of users, as a set for {same_set:.1%}; "
               f"{shared.float().mean().item():.2f} of 10 items shared on average")
+    if args.phases:
+        for name, amp in variants.items():
+            seconds = collections.Counter()
+            with torch.no_grad(), amp(), phase_timer(model.generator, seconds):
+                start = time.perf_counter()
+                for interaction, *_ in timed[: args.phases]:
+                    model.full_sort_predict(interaction)
+                total = time.perf_counter() - start
+            seconds["the rest: log-softmax, beams, score matrix"] = total - sum(seconds.values())
+            print(f"--- phases, {name}: {total:.2f} s for {min(args.phases, len(timed))} batches")
+            for phase, value in seconds.items():
+                print(f"  {phase:45s} {value:7.2f} s  {value / total:6.1%}")
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
         for name, amp in variants.items():

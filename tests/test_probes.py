@@ -3,6 +3,7 @@ users buy together from one whose codes do not; the beam-search-error probe must
 into model and search misses as the model's exact ranking does."""
 from __future__ import annotations
 
+import collections
 import importlib.util
 import json
 from pathlib import Path
@@ -215,3 +216,27 @@ def test_level_normalisation_probe_compares_level_one_with_the_atomic_groups(mon
         probe.against_atomic(model, None, atomic, None)
     with pytest.raises(ValueError, match="atomic IDs"):
         probe.against_atomic(model, None, model, None)  # a three-level run is no atomic control
+
+
+def test_beam_split_phases_time_each_level_and_give_the_generator_back(monkeypatch):
+    """bench_beam_split.py --phases: one encoding and one decoder step per level are timed
+    per search, the search's answer is unchanged, and the generator keeps its own methods."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # the benchmark's own helpers
+    bench = _probe_module("bench_beam_split")
+    from recbole_bbq.modules.beam_search import constrained_beam_search
+
+    torch.manual_seed(0)
+    generator = SemanticIDGenerator([4, 3, 3], max_history=4, d_model=32, n_heads=2, d_head=16,
+                                    d_ff=64, n_enc_layers=1, n_dec_layers=1).eval()
+    trie = SemanticIDTrie(torch.tensor(list(itertools.product(range(4), range(3), range(3)))))
+    history = torch.randint(3, (5, 4, 3))
+    mask = torch.ones(5, 4, dtype=torch.bool)
+    expected = constrained_beam_search(generator, history, mask, trie, beam_size=6)
+    seconds = collections.Counter()
+    with bench.phase_timer(generator, seconds):
+        got = constrained_beam_search(generator, history, mask, trie, beam_size=6)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+    assert sorted(seconds) == ["encode the history"] + [
+        f"level {level}: decoder step and logits" for level in (1, 2, 3)]
+    assert all(value > 0 for value in seconds.values())
+    assert "encode" not in vars(generator) and "decode_step" not in vars(generator)
