@@ -44,9 +44,9 @@ def seed_everything(seed: int, reproducibility: bool) -> None:
 
     Deterministic mode would also fill every new tensor with NaN before its kernel writes
     it (``torch.utils.deterministic.fill_uninitialized_memory``), a guard for code that reads
-    memory it never wrote. No kernel here does, and the fill cost 4 % of a beam search over
-    the test split and 1 % of a training step (docs/RESULTS.md, "Speed"), so it is off: the
-    results repeat bit for bit either way (a test checks).
+    memory it never wrote. No kernel here does, and the fill is pure cost (about 1 % of a
+    full-size beam search under bfloat16 and of a half-size training step, docs/RESULTS.md,
+    "Speed"), so it is off: the results repeat bit for bit either way (a test checks).
     """
     init_seed(seed, reproducibility)
     if reproducibility:
