@@ -328,3 +328,31 @@ def test_a_comparison_request_refuses_what_would_fail_later_or_silently():
     with pytest.raises(ConfigError, match="adopt is a list"):
         ComparisonRequest(dataset="synth", models=["SASRec"], adopt="a.json,b.json")
     assert ComparisonRequest(dataset="synth", preset="table2").models is None
+
+
+def test_an_adopted_letter_run_is_checked_against_its_collaborative_checkpoint_by_content(
+        workdir, capsys):
+    (workdir / "letter.yaml").write_text(yaml.safe_dump(
+        {"codebook_size": 8, "codebook_dim": 8, "letter_cf_dim": 8, "letter_cf_epochs": 1,
+         "letter_cf_inner_size": 16, "diversity_clusters": 3, "sinkhorn_epsilons": 0.003}))
+    files = ["tiny.yaml", "letter.yaml"]
+    first = quick_start.run_recbole_bbq("LETTER", "synth", config_file_list=files,
+                                        config_dict={"seed": 3})
+    assert "letter_cf_checkpoint_sha256" not in first  # it trained its own SASRec
+    cf = workdir / "cf.pth"  # a LETTER stage 1 holds the collaborative embeddings it used
+    cf.write_bytes(open(first["tokenizer_checkpoint"], "rb").read())
+    run = quick_start.run_recbole_bbq("LETTER", "synth", config_file_list=files,
+                                      config_dict={"seed": 3, "letter_cf_checkpoint": str(cf)})
+    assert run["letter_cf_checkpoint_sha256"] == file_sha256(cf)
+    moved = workdir / "moved.pth"
+    moved.write_bytes(cf.read_bytes())
+    cf.write_bytes(cf.read_bytes() + b"\0")  # another file under the run's own path
+    common = ["--dataset=synth", "--config_files=tiny.yaml,letter.yaml", "--out=bench",
+              "--models=LETTER", "--seeds=3", f"--adopt={run['results_file']}", "--no_training"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*common, "--set", f"LETTER:letter_cf_checkpoint={cf}"])
+    assert (f"letter_cf_checkpoint {cf} is not the file the run read"
+            in capsys.readouterr().err)
+    report = main([*common, "--set", f"LETTER:letter_cf_checkpoint={moved}"])
+    assert report["adopted"] == [run["results_file"]] and not report["trained"]

@@ -247,6 +247,28 @@ def test_a_resumed_run_keeps_the_checksum_of_the_stage_1_it_loaded(workdir, monk
     assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
 
 
+def test_a_resumed_letter_run_keeps_the_checksum_of_its_collaborative_checkpoint(
+        workdir, monkeypatch):
+    from recbole_bbq.fileio import file_sha256
+    from recbole_bbq.model import LETTER
+
+    config = tiny_config(workdir, workdir / "data", epochs=2, codebook_size=8, codebook_dim=8,
+                         letter_cf_dim=8, letter_cf_epochs=1, letter_cf_inner_size=16,
+                         diversity_clusters=3, sinkhorn_epsilons=0.003)
+    cf = run_recbole_bbq("LETTER", "synth", config_dict={**config, "epochs": 1})["tokenizer_checkpoint"]
+    real_epoch = crash_on_second_epoch(monkeypatch)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_recbole_bbq("LETTER", "synth", config_dict={**config, "letter_cf_checkpoint": cf})
+    latest = max((workdir / "saved").glob("*-latest.pth"), key=os.path.getmtime)
+    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", real_epoch)
+    # the resume restores the IDs from its checkpoint and does not run stage 1 again
+    monkeypatch.setattr(LETTER, "tokenizer_init", lambda *a: pytest.fail("stage 1 rerun"))
+    result = run_recbole_bbq("LETTER", "synth", config_dict={
+        **config, "letter_cf_checkpoint": cf, "resume_checkpoint": str(latest)})
+    assert result["letter_cf_checkpoint_sha256"] == file_sha256(cf)
+    assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
+
+
 @pytest.mark.parametrize("model", ["TIGER", "LETTER"])
 def test_semantic_ids_file_needs_no_content_features(workdir, model):
     """A table replaces stage 1, so a dataset without feature files trains, and the checkpoint

@@ -163,6 +163,8 @@ class Benchmark:
                                    differ)
             self._check_input_file(path, "tokenizer_checkpoint", expected.get("tokenizer_checkpoint"),
                                    result.get("tokenizer_checkpoint_sha256"), differ)
+            self._check_input_file(path, "letter_cf_checkpoint", expected.get("letter_cf_checkpoint"),
+                                   result.get("letter_cf_checkpoint_sha256"), differ)
             if differ:
                 detail = ", ".join(
                     f"{k}: ran {recorded_value(stored, k)!r}"
@@ -183,9 +185,10 @@ class Benchmark:
 
     @staticmethod
     def _check_input_file(path: str, key: str, expected, recorded_sha256, differ: List[str]) -> None:
-        """An input file a recorded run read (its semantic-ID table, its stage 1) is checked by
-        content: the record keeps its SHA-256, so the same file moved since is taken (``key``
-        leaves ``differ``), and another file under the run's own path is refused."""
+        """An input file a recorded run read (its semantic-ID table, its stage 1, LETTER's
+        collaborative checkpoint) is checked by content: the record keeps its SHA-256, so the
+        same file moved since is taken (``key`` leaves ``differ``), and another file under the
+        run's own path is refused."""
         if not expected or not recorded_sha256:
             return  # no file expected, or a record that predates the checksum: paths only
         if not os.path.isfile(expected):

@@ -15,6 +15,7 @@ Stage 2 is TIGER's generator and beam search.
 from __future__ import annotations
 
 import copy
+import os
 from logging import getLogger
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 
 from recbole_bbq import compat
 from recbole_bbq.data.alignment import align_rows
+from recbole_bbq.fileio import file_sha256
 from recbole_bbq.model.tiger import TIGER
 from recbole_bbq.modules.letter_tokenizer import LetterTokenizer
 from recbole_bbq.modules.semantic_ids import build_semantic_ids, codebook_utilisation
@@ -141,6 +143,8 @@ class LETTER(TIGER):
     def tokenizer_init(self, train_data) -> None:
         if self.cf_embeddings.numel() == 0:
             path = self.config["letter_cf_checkpoint"]
+            if path and os.path.isfile(path):  # hashed before it is read: what was loaded
+                self.input_sha256["letter_cf_checkpoint"] = file_sha256(path)
             table = (self._load_sasrec_embeddings(path) if path
                      else self._train_sasrec_embeddings(train_data))
             self.cf_embeddings = table.to(self.device)

@@ -65,6 +65,7 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
             "tokenizer_stopped_after_epochs": self.tokenizer_stopped_after_epochs,
             "tokenizer_file": self.tokenizer_file,
             "loaded_tokenizer_sha256": self.loaded_tokenizer_sha256,
+            "stage1_input_sha256": dict(self.model.input_sha256),
             "semantic_id_stats": to_plain(self.model.semantic_id_stats),
         }
 
@@ -80,6 +81,7 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         if "tokenizer_file" in record:  # None when stage 2 trained on a semantic_ids_file
             self.tokenizer_file = record["tokenizer_file"]
         self.loaded_tokenizer_sha256 = record.get("loaded_tokenizer_sha256")
+        self.model.input_sha256 = dict(record.get("stage1_input_sha256") or {})
         if record.get("semantic_id_stats"):
             self.model.semantic_id_stats = dict(record["semantic_id_stats"])
 
