@@ -14,6 +14,7 @@ from recbole_bbq.cli import main, parse_args
 from recbole_bbq.quick_start import run_recbole_bbq
 from recbole_bbq.recommend import load_trained
 from recbole_bbq.trainer import TwoStageTrainer
+from recbole_bbq.utils import get_model
 
 METRICS = {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
 
@@ -229,43 +230,32 @@ def test_semantic_ids_file_run_resumes_with_its_ids_and_no_tokenizer(workdir, mo
     assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
 
 
-def test_a_resumed_run_keeps_the_checksum_of_the_stage_1_it_loaded(workdir, monkeypatch):
+LETTER_TINY = dict(codebook_size=8, codebook_dim=8, letter_cf_dim=8, letter_cf_epochs=1,
+                   letter_cf_inner_size=16, diversity_clusters=3, sinkhorn_epsilons=0.003)
+
+
+@pytest.mark.parametrize("model, key, extra", [
+    ("TIGER", "tokenizer_checkpoint", {}),       # a loaded stage 1
+    ("LETTER", "letter_cf_checkpoint", LETTER_TINY),  # the collaborative embeddings stage 1 read
+])
+def test_a_resumed_run_keeps_the_checksum_of_the_input_file_it_loaded(workdir, monkeypatch,
+                                                                       model, key, extra):
     from recbole_bbq.fileio import file_sha256
 
-    config = tiny_config(workdir, workdir / "data", epochs=2)
-    stage1 = run_recbole_bbq("TIGER", "synth", config_dict={**config, "epochs": 1})["tokenizer_checkpoint"]
+    config = tiny_config(workdir, workdir / "data", epochs=2, **extra)
+    # a finished run's stage 1 serves as either input (a LETTER one holds its embeddings)
+    loaded = run_recbole_bbq(model, "synth", config_dict={**config, "epochs": 1})["tokenizer_checkpoint"]
     real_epoch = crash_on_second_epoch(monkeypatch)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run_recbole_bbq("TIGER", "synth", config_dict={**config, "tokenizer_checkpoint": stage1})
+        run_recbole_bbq(model, "synth", config_dict={**config, key: loaded})
     latest = max((workdir / "saved").glob("*-latest.pth"), key=os.path.getmtime)
     monkeypatch.setattr(TwoStageTrainer, "_train_epoch", real_epoch)
-    # the resume restores the IDs from its checkpoint and does not read the stage 1 again
+    # the resume restores the IDs from its checkpoint and reads neither input again
     monkeypatch.setattr(TwoStageTrainer, "load_tokenizer", lambda *a: pytest.fail("stage 1 reloaded"))
-    result = run_recbole_bbq("TIGER", "synth", config_dict={
-        **config, "tokenizer_checkpoint": stage1, "resume_checkpoint": str(latest)})
-    assert result["tokenizer_checkpoint_sha256"] == file_sha256(stage1)
-    assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
-
-
-def test_a_resumed_letter_run_keeps_the_checksum_of_its_collaborative_checkpoint(
-        workdir, monkeypatch):
-    from recbole_bbq.fileio import file_sha256
-    from recbole_bbq.model import LETTER
-
-    config = tiny_config(workdir, workdir / "data", epochs=2, codebook_size=8, codebook_dim=8,
-                         letter_cf_dim=8, letter_cf_epochs=1, letter_cf_inner_size=16,
-                         diversity_clusters=3, sinkhorn_epsilons=0.003)
-    cf = run_recbole_bbq("LETTER", "synth", config_dict={**config, "epochs": 1})["tokenizer_checkpoint"]
-    real_epoch = crash_on_second_epoch(monkeypatch)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        run_recbole_bbq("LETTER", "synth", config_dict={**config, "letter_cf_checkpoint": cf})
-    latest = max((workdir / "saved").glob("*-latest.pth"), key=os.path.getmtime)
-    monkeypatch.setattr(TwoStageTrainer, "_train_epoch", real_epoch)
-    # the resume restores the IDs from its checkpoint and does not run stage 1 again
-    monkeypatch.setattr(LETTER, "tokenizer_init", lambda *a: pytest.fail("stage 1 rerun"))
-    result = run_recbole_bbq("LETTER", "synth", config_dict={
-        **config, "letter_cf_checkpoint": cf, "resume_checkpoint": str(latest)})
-    assert result["letter_cf_checkpoint_sha256"] == file_sha256(cf)
+    monkeypatch.setattr(get_model(model), "tokenizer_init", lambda *a: pytest.fail("stage 1 rerun"))
+    result = run_recbole_bbq(model, "synth", config_dict={
+        **config, key: loaded, "resume_checkpoint": str(latest)})
+    assert result[f"{key}_sha256"] == file_sha256(loaded)
     assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
 
 
