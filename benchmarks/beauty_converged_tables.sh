@@ -190,6 +190,12 @@ t5_seeds)  # TIGER and LETTER at the generator changes (overlay T5 on C), two se
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
       $R/LETTER-Beauty-Dec-04-2026_10-02-06-9c0936.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json)
   ;;
+tiger_tokenizer_2000_epochs)  # TIGER at seed 2020 as t5_seeds' seed-2020 run, on a stage 1 trained
+  # 2,000 RQ-VAE epochs instead of 150 (--tokenizer_only --tokenizer_epochs=2000 --tokenizer_eval_step=250)
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_00-09-54-34669d-tokenizer.pth \
+    --out=$OUT/tiger_tokenizer_2000_epochs --adopt=$R/TIGER-Beauty-Dec-07-2026_00-32-23-ccce4f.json
+  ;;
 letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epochs (the default)
   # instead of 5, against TIGER at the same seed, both on the generator changes (overlay T5 on C)
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
