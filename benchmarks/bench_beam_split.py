@@ -72,23 +72,26 @@ def equal_split(amp):
 @contextlib.contextmanager
 def nan_filled(amp):
     """``amp()`` with deterministic mode filling every new tensor with NaN first, as it did
-    before runs switched that off (recbole_bbq/trainer/checkpoint.py, ``seed_everything``)."""
-    fill = torch.utils.deterministic
-    previous = fill.fill_uninitialized_memory, torch.are_deterministic_algorithms_enabled()
-    fill.fill_uninitialized_memory = True
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    before runs switched that off (recbole_bbq/trainer/checkpoint.py, ``seed_everything``).
+    Only the fill is switched: deterministic mode itself is on in both variants, as in a
+    run (the model's seeding at the stage-1 load turns it on)."""
+    if not torch.are_deterministic_algorithms_enabled():
+        raise RuntimeError("--compare_fill: deterministic mode is off, so there is no fill to time")
+    switch = torch.utils.deterministic
+    was_filling, switch.fill_uninitialized_memory = switch.fill_uninitialized_memory, True
     try:
         with amp():
             yield
     finally:
-        fill.fill_uninitialized_memory = previous[0]
-        torch.use_deterministic_algorithms(previous[1], warn_only=True)
+        switch.fill_uninitialized_memory = was_filling
 
 
 @contextlib.contextmanager
 def phase_timer(generator, seconds):
     """Add the wall time of ``generator``'s encoding and of each level's decoder step to
-    ``seconds`` (its two methods wrapped on the instance, the class's restored on exit)."""
+    ``seconds`` (its two methods wrapped on the instance, the class's restored on exit).
+    CPU timings: on a GPU the kernels run asynchronously, so the times would land in
+    whichever phase waits for them."""
     encode, step = generator.encode, generator.decode_step
 
     def timed_encode(*args, **kwargs):

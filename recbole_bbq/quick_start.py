@@ -210,6 +210,8 @@ def run_distributed(config, model, dataset, config_file_list, config_dict, saved
     if tokenizer is not None:
         result["stage_times_s"]["tokenizer"] = tokenizer["tokenizer_time_s"]
         result["tokenizer_history"] = tokenizer["tokenizer_history"]
+        for key, sha256 in tokenizer["input_sha256"].items():  # read by stage 1, here
+            result[f"{key}_sha256"] = sha256
     result["nproc"] = nproc
     return result
 
@@ -250,4 +252,5 @@ def train_tokenizer_only(model_name: str, dataset: str, config_files=None,
         "tokenizer_time_s": elapsed,
         "tokenizer_history": list(trainer.tokenizer_history),
         "tokenizer_checkpoint": trainer.tokenizer_file if save else None,
+        "input_sha256": dict(model.input_sha256),  # e.g. LETTER's letter_cf_checkpoint
     }

@@ -259,6 +259,19 @@ def test_a_resumed_run_keeps_the_checksum_of_the_input_file_it_loaded(workdir, m
     assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
 
 
+def test_a_stage_1_trained_alone_reports_the_collaborative_checkpoint_it_read(workdir):
+    """What a data-parallel run adds to its record: its stage 1 runs alone, before the workers."""
+    from recbole_bbq.fileio import file_sha256
+    from recbole_bbq.quick_start import train_tokenizer_only
+
+    config = tiny_config(workdir, workdir / "data", **LETTER_TINY)
+    first = train_tokenizer_only("LETTER", "synth", config_dict=config, save=True)
+    assert first["input_sha256"] == {}  # it trained its own SASRec
+    cf = first["tokenizer_checkpoint"]
+    second = train_tokenizer_only("LETTER", "synth", config_dict={**config, "letter_cf_checkpoint": cf})
+    assert second["input_sha256"] == {"letter_cf_checkpoint": file_sha256(cf)}
+
+
 @pytest.mark.parametrize("model", ["TIGER", "LETTER"])
 def test_semantic_ids_file_needs_no_content_features(workdir, model):
     """A table replaces stage 1, so a dataset without feature files trains, and the checkpoint

@@ -46,13 +46,15 @@ def seed_everything(seed: int, reproducibility: bool) -> None:
     it (``torch.utils.deterministic.fill_uninitialized_memory``), a guard for code that reads
     memory it never wrote. No kernel here does, and the fill is pure cost (about 1 % of a
     full-size beam search under bfloat16 and of a half-size training step, docs/RESULTS.md,
-    "Speed"), so it is off: the results repeat bit for bit either way (a test checks).
+    "Speed"), so it is off, and seeded runs still repeat bit for bit (a test checks). The
+    switch exists from torch 2.2; older releases have no fill to switch off.
     """
     init_seed(seed, reproducibility)
     if reproducibility:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(bool(reproducibility), warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    if hasattr(torch.utils, "deterministic"):
+        torch.utils.deterministic.fill_uninitialized_memory = False
 
 
 def seed_model_rngs(config) -> None:
