@@ -548,6 +548,12 @@ bbqrec_commitment_0)  # BBQRec at its defaults of 6 Dec (seed 2020) with the com
     --set BBQRec:tokenizer_epochs=2 --set BBQRec:tokenizer_eval_step=1 --set BBQRec:commitment=0 --epochs=20 \
     --time_budget_minutes=75 --out=$OUT/bbqrec_commitment_0 --adopt=$R/BBQRec-Beauty-Dec-06-2026_22-27-27-8105d8.json
   ;;
+bbqrec_tokenizer_6_epochs)  # BBQRec at its defaults of 6 Dec (seed 2020) on its own 6-epoch stage 1
+  # instead of 2 (whose first 2 epochs repeat dcc1e5's stage 1; compare with bbqrec_sasrec_schedule_control)
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 --config_files=$C \
+    --set BBQRec:tokenizer_epochs=6 --set BBQRec:tokenizer_eval_step=1 --epochs=20 \
+    --time_budget_minutes=75 --out=$OUT/bbqrec_tokenizer_6_epochs --adopt=$R/BBQRec-Beauty-Dec-07-2026_01-03-27-ece074.json
+  ;;
 table4_history_item_seeds)  # table4_history_item at two seeds: 2020 on stage 1 57e586 (04474a, a43c1c,
   # 6767b3), 2021 on 2bb80c's (2b1eba, f387eb, 3bb4b3)
   python3 run_recbole_bbq.py --no_training --preset=table4 --dataset=Beauty --seeds=2020,2021 --config_files=$C \
