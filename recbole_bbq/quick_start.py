@@ -141,10 +141,8 @@ def run_recbole_bbq(model=None, dataset=None, config_file_list=None, config_dict
     if record.get("semantic_id_stats"):  # generative models (TwoStageTrainer.run_record)
         result["semantic_ids"] = record["semantic_id_stats"]
         result["tokenizer_checkpoint"] = record["tokenizer_file"]
-        if record.get("loaded_tokenizer_sha256"):  # stage 1 read from tokenizer_checkpoint
-            result["tokenizer_checkpoint_sha256"] = record["loaded_tokenizer_sha256"]
         for key, sha256 in (record.get("stage1_input_sha256") or {}).items():
-            result[f"{key}_sha256"] = sha256  # e.g. LETTER's letter_cf_checkpoint
+            result[f"{key}_sha256"] = sha256  # tokenizer_checkpoint, letter_cf_checkpoint
         result["tokenizer_history"] = record["tokenizer_history"]
     if saved and config["results_dir"] and trainer.is_main_process:
         path = os.path.join(config["results_dir"], f"{trainer.run_name}.json")

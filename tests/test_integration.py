@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_synthetic_dataset, tiny_config
+from conftest import TINY_LETTER, make_synthetic_dataset, tiny_config
 from recbole_bbq import compat
 from recbole_bbq.config import Config
 from recbole_bbq.data.feature_store import FeatureFileError, feature_path, write_feature_file
@@ -230,16 +230,13 @@ def test_semantic_ids_file_run_resumes_with_its_ids_and_no_tokenizer(workdir, mo
     assert [row["epoch"] for row in result["valid_history"]] == [0, 1]
 
 
-LETTER_TINY = dict(codebook_size=8, codebook_dim=8, letter_cf_dim=8, letter_cf_epochs=1,
-                   letter_cf_inner_size=16, diversity_clusters=3, sinkhorn_epsilons=0.003)
-
-
-@pytest.mark.parametrize("model, key, extra", [
-    ("TIGER", "tokenizer_checkpoint", {}),       # a loaded stage 1
-    ("LETTER", "letter_cf_checkpoint", LETTER_TINY),  # the collaborative embeddings stage 1 read
+@pytest.mark.parametrize("model, key, extra, record_of_6_dec", [
+    ("TIGER", "tokenizer_checkpoint", {}, False),       # a loaded stage 1
+    ("TIGER", "tokenizer_checkpoint", {}, True),        # ... its checksum kept apart, as on 6 Dec
+    ("LETTER", "letter_cf_checkpoint", TINY_LETTER, False),  # the collaborative embeddings read
 ])
-def test_a_resumed_run_keeps_the_checksum_of_the_input_file_it_loaded(workdir, monkeypatch,
-                                                                       model, key, extra):
+def test_a_resumed_run_keeps_the_checksum_of_the_input_file_it_loaded(
+        workdir, monkeypatch, model, key, extra, record_of_6_dec):
     from recbole_bbq.fileio import file_sha256
 
     config = tiny_config(workdir, workdir / "data", epochs=2, **extra)
@@ -249,6 +246,11 @@ def test_a_resumed_run_keeps_the_checksum_of_the_input_file_it_loaded(workdir, m
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_recbole_bbq(model, "synth", config_dict={**config, key: loaded})
     latest = max((workdir / "saved").glob("*-latest.pth"), key=os.path.getmtime)
+    if record_of_6_dec:  # the run record's layout before stage1_input_sha256 held it
+        state = torch.load(latest, weights_only=True)
+        record = state["run_record"]
+        record["loaded_tokenizer_sha256"] = record.pop("stage1_input_sha256")[key]
+        torch.save(state, latest)
     monkeypatch.setattr(TwoStageTrainer, "_train_epoch", real_epoch)
     # the resume restores the IDs from its checkpoint and reads neither input again
     monkeypatch.setattr(TwoStageTrainer, "load_tokenizer", lambda *a: pytest.fail("stage 1 reloaded"))
@@ -264,7 +266,7 @@ def test_a_stage_1_trained_alone_reports_the_collaborative_checkpoint_it_read(wo
     from recbole_bbq.fileio import file_sha256
     from recbole_bbq.quick_start import train_tokenizer_only
 
-    config = tiny_config(workdir, workdir / "data", **LETTER_TINY)
+    config = tiny_config(workdir, workdir / "data", **TINY_LETTER)
     first = train_tokenizer_only("LETTER", "synth", config_dict=config, save=True)
     assert first["input_sha256"] == {}  # it trained its own SASRec
     cf = first["tokenizer_checkpoint"]

@@ -65,8 +65,9 @@ class GenerativeRecommender(SequentialRecommender):
         self.generator = None
         self.trie = None
         self.semantic_id_stats = {}
-        # SHA-256 of each input file stage 1 read, by its config key (LETTER's
-        # letter_cf_checkpoint): the run record keeps them, and adoption checks them
+        # SHA-256 of each input file stage 1 read, by its config key (a loaded
+        # tokenizer_checkpoint, LETTER's letter_cf_checkpoint): the run record keeps them, and
+        # adoption checks them
         self.input_sha256 = {}
         self.compile_mode = config["compile_generator"]
         if self.compile_mode in (False, "none", "eager"):

@@ -47,8 +47,6 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         self.tokenizer_stopped_after_epochs = None
         self.tokenizer_file = os.path.join(self.checkpoint_dir, f"{self.run_name}-tokenizer.pth")
         self.semantic_id_file = os.path.join(self.checkpoint_dir, f"{self.run_name}-semantic_ids.tsv")
-        # a loaded stage 1 is identified by content in the record (adoption checks it)
-        self.loaded_tokenizer_sha256 = None
 
     # ------------------------------------------------------------------ phases
     def _generator_time_s(self) -> float:
@@ -64,7 +62,6 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
             "generator_epoch_times": list(self.generator_epoch_times),
             "tokenizer_stopped_after_epochs": self.tokenizer_stopped_after_epochs,
             "tokenizer_file": self.tokenizer_file,
-            "loaded_tokenizer_sha256": self.loaded_tokenizer_sha256,
             "stage1_input_sha256": dict(self.model.input_sha256),
             "semantic_id_stats": to_plain(self.model.semantic_id_stats),
         }
@@ -80,8 +77,9 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         self.tokenizer_stopped_after_epochs = record.get("tokenizer_stopped_after_epochs")
         if "tokenizer_file" in record:  # None when stage 2 trained on a semantic_ids_file
             self.tokenizer_file = record["tokenizer_file"]
-        self.loaded_tokenizer_sha256 = record.get("loaded_tokenizer_sha256")
         self.model.input_sha256 = dict(record.get("stage1_input_sha256") or {})
+        if record.get("loaded_tokenizer_sha256"):  # a run record of 6 Dec kept it apart
+            self.model.input_sha256["tokenizer_checkpoint"] = record["loaded_tokenizer_sha256"]
         if record.get("semantic_id_stats"):
             self.model.semantic_id_stats = dict(record["semantic_id_stats"])
 
@@ -282,7 +280,8 @@ class TwoStageTrainer(TrainingRunMixin, Trainer):
         self.model.load_tokenizer_state_dict(state["tokenizer"])
         self._install_semantic_ids(codes, state["level_sizes"], state.get("stats"))
         self.tokenizer_file = path
-        self.loaded_tokenizer_sha256 = sha256
+        if sha256:
+            self.model.input_sha256["tokenizer_checkpoint"] = sha256
         self.logger.info(set_color("stage 1 skipped", "green") + f": tokenizer loaded from {path}")
         self._log_semantic_id_stats()
 
