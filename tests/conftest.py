@@ -29,6 +29,13 @@ def pytest_configure(config):
 torch.set_num_threads(1)
 
 N_ITEMS, N_CLUSTERS, N_USERS = 40, 5, 80
+
+# LETTER's keys at a size the synthetic data trains in seconds (over tiny_config)
+TINY_LETTER = {
+    "n_levels": 3, "codebook_size": 8, "codebook_dim": 8, "letter_cf_dim": 8,
+    "sinkhorn_epsilons": [0.0, 0.0, 0.003], "letter_cf_epochs": 1, "letter_cf_inner_size": 16,
+    "diversity_clusters": 3, "modalities": ["text", "image"],
+}
 MODALITY_DIMS = {"text": 16, "image": 24, "category": 8}
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from scipy.stats import ttest_rel
 
-from conftest import make_synthetic_dataset, tiny_config
+from conftest import TINY_LETTER, make_synthetic_dataset, tiny_config
 from recbole_bbq import quick_start
 from recbole_bbq.comparison import driver
 from recbole_bbq.cli import build_comparison_parser, main, parse_comparison_args
@@ -332,9 +332,7 @@ def test_a_comparison_request_refuses_what_would_fail_later_or_silently():
 
 def test_an_adopted_letter_run_is_checked_against_its_collaborative_checkpoint_by_content(
         workdir, capsys):
-    (workdir / "letter.yaml").write_text(yaml.safe_dump(
-        {"codebook_size": 8, "codebook_dim": 8, "letter_cf_dim": 8, "letter_cf_epochs": 1,
-         "letter_cf_inner_size": 16, "diversity_clusters": 3, "sinkhorn_epsilons": 0.003}))
+    (workdir / "letter.yaml").write_text(yaml.safe_dump(TINY_LETTER))
     files = ["tiny.yaml", "letter.yaml"]
     first = quick_start.run_recbole_bbq("LETTER", "synth", config_file_list=files,
                                         config_dict={"seed": 3})

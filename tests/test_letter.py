@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from conftest import make_synthetic_dataset, tiny_config
+from conftest import TINY_LETTER, make_synthetic_dataset, tiny_config
 from recbole_bbq.config import Config
 from recbole_bbq.modules.letter_tokenizer import (
     LetterTokenizer,
@@ -19,11 +19,6 @@ from recbole_bbq.model.tiger import TIGER
 from recbole_bbq.quick_start import run_recbole_bbq
 
 METRICS = {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
-TINY_LETTER = {
-    "n_levels": 3, "codebook_size": 8, "codebook_dim": 8, "letter_cf_dim": 8,
-    "sinkhorn_epsilons": [0.0, 0.0, 0.003], "letter_cf_epochs": 1, "letter_cf_inner_size": 16,
-    "diversity_clusters": 3, "modalities": ["text", "image"],
-}
 
 
 @pytest.fixture
