@@ -196,6 +196,16 @@ tiger_tokenizer_2000_epochs)  # TIGER at seed 2020 as t5_seeds' seed-2020 run, o
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_00-09-54-34669d-tokenizer.pth \
     --out=$OUT/tiger_tokenizer_2000_epochs --adopt=$R/TIGER-Beauty-Dec-07-2026_00-32-23-ccce4f.json
   ;;
+tiger_full_size_bf16)  # TIGER at seed 2020 on t5_seeds' seed-2020 IDs (stage 1 ce117b, made on the
+  # nineteenth session's machine by the same 150-epoch command, the same collision statistics as
+  # 7fec8b) with the paper's generator size, trained under bfloat16 autocast on a 7-epoch cosine
+  # to fit the 75-minute budget, against the half-size 20-epoch run (t5_seeds)
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 \
+    --config_files=$C,$T5,benchmarks/configs/generator_full_size.yaml \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_02-55-53-ce117b-tokenizer.pth \
+    --set TIGER:epochs=7 --set TIGER:enable_amp=True \
+    --out=$OUT/tiger_full_size_bf16 --adopt=$R/TIGER-Beauty-Dec-07-2026_02-57-53-c3028d.json
+  ;;
 letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epochs (the default)
   # instead of 5, against TIGER at the same seed, both on the generator changes (overlay T5 on C)
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
