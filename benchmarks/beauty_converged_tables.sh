@@ -196,7 +196,7 @@ tiger_tokenizer_2000_epochs)  # TIGER at seed 2020 as t5_seeds' seed-2020 run, o
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_00-09-54-34669d-tokenizer.pth \
     --out=$OUT/tiger_tokenizer_2000_epochs --adopt=$R/TIGER-Beauty-Dec-07-2026_00-32-23-ccce4f.json
   ;;
-tiger_full_size_bf16)  # TIGER at seed 2020 on t5_seeds' seed-2020 IDs (stage 1 ce117b, made on the
+tiger_full_size_bf16)  # TIGER at seed 2020 on a stage 1 like t5_seeds' seed-2020 one (ce117b, made on the
   # nineteenth session's machine by the same 150-epoch command, the same collision statistics as
   # 7fec8b) with the paper's generator size, trained under bfloat16 autocast on a 7-epoch cosine
   # to fit the 75-minute budget, against the half-size 20-epoch run (t5_seeds)
