@@ -206,6 +206,15 @@ tiger_full_size_bf16)  # TIGER at seed 2020 on a stage 1 like t5_seeds' seed-202
     --set TIGER:epochs=7 --set TIGER:enable_amp=True \
     --out=$OUT/tiger_full_size_bf16 --adopt=$R/TIGER-Beauty-Dec-07-2026_02-57-53-c3028d.json
   ;;
+bbqrec_full_size_bf16)  # BBQRec at seed 2020 at its defaults with the paper's generator size under
+  # bfloat16 on a 7-epoch cosine, as tiger_full_size_bf16; its 2-epoch stage 1 (9187f2, this
+  # session's machine) has the level sizes of dcc1e5, on which the half-size bb61ac trained
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 \
+    --config_files=$C,benchmarks/configs/generator_full_size.yaml \
+    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_04-14-46-9187f2-tokenizer.pth \
+    --set BBQRec:epochs=7 --set BBQRec:enable_amp=True --set BBQRec:time_budget_minutes=75 \
+    --out=$OUT/bbqrec_full_size_bf16 --adopt=$R/BBQRec-Beauty-Dec-07-2026_04-23-12-6e2c53.json
+  ;;
 letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epochs (the default)
   # instead of 5, against TIGER at the same seed, both on the generator changes (overlay T5 on C)
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
