@@ -196,7 +196,7 @@ def test_the_run_cache_keys_an_input_file_by_its_contents_as_well_as_its_path(wo
     assert len(bench(*args)["trained"]) == 1
 
 
-def test_an_adopted_run_is_checked_against_the_stage_1_it_loaded_by_content(workdir, capsys):
+def test_an_adopted_run_is_checked_against_the_stage_1_it_loaded_by_content(workdir, capsys, monkeypatch):
     first = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],
                                         config_dict={"seed": 3})
     assert "tokenizer_checkpoint_sha256" not in first  # it trained its own stage 1
@@ -211,9 +211,39 @@ def test_an_adopted_run_is_checked_against_the_stage_1_it_loaded_by_content(work
     assert f"tokenizer_checkpoint {stage1} is not the file the run read" in refused(
         capsys, "--models=TIGER", "--seeds=3", "--set", f"TIGER:tokenizer_checkpoint={stage1}",
         f"--adopt={run['results_file']}")
+    from recbole_bbq.comparison import runs
+
+    reads = []
+    monkeypatch.setattr(runs, "file_sha256", lambda p: reads.append(str(p)) or file_sha256(p))
     report = bench("--models=TIGER", "--seeds=3", "--set", f"TIGER:tokenizer_checkpoint={moved}",
                    f"--adopt={run['results_file']}", "--no_training")
     assert report["adopted"] == [run["results_file"]] and not report["trained"]
+    # checked by content on adoption, then keyed in the run cache twice: one read for all
+    assert reads.count(str(moved)) == 1, reads
+
+
+def test_an_adopted_run_whose_stage_1_is_not_on_this_machine_is_taken_on_its_record(workdir, capsys):
+    # a later session on a new machine rebuilds the tables from committed records while the
+    # saved stage 1s stayed behind: the run's own path is taken on the recorded SHA-256 and
+    # named in the table; a missing file under another path is still refused
+    first = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],
+                                        config_dict={"seed": 3})
+    stage1 = workdir / "stage1.pth"
+    stage1.write_bytes(open(first["tokenizer_checkpoint"], "rb").read())
+    run = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],
+                                      config_dict={"seed": 3, "tokenizer_checkpoint": str(stage1)})
+    recorded = run["tokenizer_checkpoint_sha256"]
+    stage1.unlink()
+    gone = workdir / "elsewhere.pth"
+    assert f"tokenizer_checkpoint {gone} does not exist and the run read another path" in refused(
+        capsys, "--models=TIGER", "--seeds=3", "--set", f"TIGER:tokenizer_checkpoint={gone}",
+        f"--adopt={run['results_file']}")
+    report = bench("--models=TIGER", "--seeds=3", "--set", f"TIGER:tokenizer_checkpoint={stage1}",
+                   f"--adopt={run['results_file']}", "--no_training")
+    assert report["adopted"] == [run["results_file"]] and not report["trained"]
+    taken = report["inputs_taken_on_record"][run["results_file"]]
+    assert taken == [f"tokenizer_checkpoint {stage1} (SHA-256 {recorded[:12]}…)"]
+    assert f"tokenizer_checkpoint {stage1} (SHA-256 {recorded[:12]}…)" in report["table"]
 
 
 def test_a_seed_scoped_override_applies_to_that_seed_only_and_wins_over_the_model_scope(

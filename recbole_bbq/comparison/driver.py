@@ -173,8 +173,14 @@ def run(request: ComparisonRequest) -> Dict:
                          "(it ran without them): "
                          + "; ".join(f"`{p}`: {', '.join(keys)}"
                                      for p, keys in bench.keys_added_since.items()) + "."]
+        if bench.inputs_taken_on_record:
+            sections += ["", "Input files not on this machine, taken on the SHA-256 their run's "
+                         "record keeps (the path matches; the content could not be re-read): "
+                         + "; ".join(f"`{p}`: {', '.join(files)}"
+                                     for p, files in bench.inputs_taken_on_record.items()) + "."]
     report.update(plots=plots, trained=bench.trained, cached=bench.cached, adopted=report_adopted,
-                  keys_added_since=bench.keys_added_since)
+                  keys_added_since=bench.keys_added_since,
+                  inputs_taken_on_record=bench.inputs_taken_on_record)
     table = "\n".join(sections) + "\n"
     atomic_write_text(os.path.join(out_dir, "table.md"), table)
     atomic_write_json(os.path.join(out_dir, "results.json"), report)

@@ -51,6 +51,10 @@ class Benchmark:
         # rebuilding tables from records must never start hours of training by accident
         self.no_training = bool(no_training)
         self.keys_added_since = {}  # adopted results file -> config keys newer than its run
+        # adopted results file -> input files it read that are not on this machine, taken on
+        # the SHA-256 its record keeps (a later session on a new machine rebuilds the tables)
+        self.inputs_taken_on_record = {}
+        self._digests = {}  # input file's real path -> SHA-256 (see _sha256)
         if not self.seeds and seed_model is not None:
             self.seeds = [int(self._config_value(seed_model, "seed"))]
 
@@ -97,7 +101,7 @@ class Benchmark:
         for path in self.files_for(spec.model, spec.label):
             with open(path, encoding="utf-8") as fh:
                 files.append(fh.read())
-        inputs = {key: file_sha256(overrides[key]) for key in INPUT_FILE_KEYS
+        inputs = {key: self._sha256(overrides[key]) for key in INPUT_FILE_KEYS
                   if isinstance(overrides.get(key), str) and os.path.isfile(overrides[key])}
         payload = json.dumps({"kind": kind, "model": spec.model, "dataset": self.dataset,
                               "seed": seed, "config_files": files, "overrides": overrides,
@@ -182,23 +186,39 @@ class Benchmark:
                 self.keys_added_since[path] = newer
         return adopted
 
-    @staticmethod
-    def _check_input_file(path: str, key: str, expected, recorded_sha256, differ: List[str]) -> None:
+    def _check_input_file(self, path: str, key: str, expected, recorded_sha256, differ: List[str]) -> None:
         """An input file a recorded run read (its semantic-ID table, its stage 1, LETTER's
         collaborative checkpoint) is checked by content: the record keeps its SHA-256, so the
         same file moved since is taken (``key`` leaves ``differ``), and another file under the
-        run's own path is refused."""
+        run's own path is refused. A file that is not on this machine (saved stage 1s stay on
+        the machine that made them) is taken on the record's SHA-256 when the path is the
+        run's own, and listed in the report as such; under another path it is refused, as
+        there is nothing to compare."""
         if not expected or not recorded_sha256:
             return  # no file expected, or a record that predates the checksum: paths only
         if not os.path.isfile(expected):
-            raise ConfigError(f"--adopt {path}: {key} {expected} does not exist; adoption "
-                              f"checks the file's SHA-256 against the record's")
-        same = file_sha256(expected) == recorded_sha256
+            if key in differ:
+                raise ConfigError(f"--adopt {path}: {key} {expected} does not exist and the run "
+                                  f"read another path, so the two cannot be compared by content")
+            self.inputs_taken_on_record.setdefault(path, []).append(
+                f"{key} {expected} (SHA-256 {recorded_sha256[:12]}…)")
+            return
+        same = self._sha256(expected) == recorded_sha256
         if key in differ and same:
             differ.remove(key)
         elif key not in differ and not same:
             raise ConfigError(f"--adopt {path}: {key} {expected} is not the file the run read "
                               f"(its SHA-256 differs from the record's)")
+
+    def _sha256(self, path: str) -> str:
+        """An input file's SHA-256, read once per benchmark: adoption checks a stage 1 by
+        content, then the run cache keys the run by it twice (on adoption and on lookup), and
+        a stage 1 can be hundreds of megabytes. Input files are not rewritten while one
+        comparison runs (runs write their stage 1s under new names)."""
+        real = os.path.realpath(path)
+        if real not in self._digests:
+            self._digests[real] = file_sha256(real)
+        return self._digests[real]
 
     # ------------------------------------------------------------------ run kinds
     def _train_and_test(self, spec: RunSpec, overrides: Dict) -> Dict:
