@@ -215,6 +215,16 @@ bbqrec_full_size_bf16)  # BBQRec at seed 2020 at its defaults with the paper's g
     --set BBQRec:epochs=7 --set BBQRec:enable_amp=True --set BBQRec:time_budget_minutes=75 \
     --out=$OUT/bbqrec_full_size_bf16 --adopt=$R/BBQRec-Beauty-Dec-07-2026_04-23-12-6e2c53.json
   ;;
+letter_full_size_bf16)  # LETTER at seed 2020 at its defaults with the paper's generator size under
+  # bfloat16 on a 7-epoch cosine, as tiger_full_size_bf16; its stage 1 (9a3796, made on the twentieth
+  # session's machine by table2's seed-2020 LETTER command with --tokenizer_only) has the collision
+  # statistics of 61cf6d, on which the half-size 5b9d70 trained
+  python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 \
+    --config_files=$C,$T5,benchmarks/configs/generator_full_size.yaml \
+    --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-07-2026_05-34-50-9a3796-tokenizer.pth \
+    --set LETTER:epochs=7 --set LETTER:enable_amp=True \
+    --out=$OUT/letter_full_size_bf16 --adopt=$R/LETTER-Beauty-Dec-07-2026_05-44-18-c11914.json
+  ;;
 letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epochs (the default)
   # instead of 5, against TIGER at the same seed, both on the generator changes (overlay T5 on C)
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
