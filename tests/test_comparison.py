@@ -1,6 +1,7 @@
 """The side-by-side driver: outputs, cache, seeds and significance, budgets and presets."""
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -233,6 +234,8 @@ def test_an_adopted_run_whose_stage_1_is_not_on_this_machine_is_taken_on_its_rec
     run = quick_start.run_recbole_bbq("TIGER", "synth", config_file_list=["tiny.yaml"],
                                       config_dict={"seed": 3, "tokenizer_checkpoint": str(stage1)})
     recorded = run["tokenizer_checkpoint_sha256"]
+    present = bench("--models=TIGER", "--seeds=3", "--set", f"TIGER:tokenizer_checkpoint={stage1}",
+                    f"--adopt={run['results_file']}", "--no_training", out="present")
     stage1.unlink()
     gone = workdir / "elsewhere.pth"
     assert f"tokenizer_checkpoint {gone} does not exist and the run read another path" in refused(
@@ -244,6 +247,19 @@ def test_an_adopted_run_whose_stage_1_is_not_on_this_machine_is_taken_on_its_rec
     taken = report["inputs_taken_on_record"][run["results_file"]]
     assert taken == [f"tokenizer_checkpoint {stage1} (SHA-256 {recorded[:12]}…)"]
     assert f"tokenizer_checkpoint {stage1} (SHA-256 {recorded[:12]}…)" in report["table"]
+    # the record's SHA-256 stands for the absent file in the cache key: the same key as where
+    # the file is present
+    assert [os.path.basename(p) for p in report["cached"]] == [os.path.basename(p) for p in present["cached"]]
+    # a second record naming another file under the same absent path is refused
+    with open(run["results_file"]) as fh:
+        other = json.load(fh)
+    other["seed"] = other["config"]["seed"] = 4
+    other["tokenizer_checkpoint_sha256"] = "0" * 64
+    other_path = workdir / "other_run.json"
+    other_path.write_text(json.dumps(other))
+    assert "another adopted run read a different file under that path" in refused(
+        capsys, "--models=TIGER", "--seeds=3,4", "--set", f"TIGER:tokenizer_checkpoint={stage1}",
+        f"--adopt={run['results_file']},{other_path}", "--no_training")
 
 
 def test_a_seed_scoped_override_applies_to_that_seed_only_and_wins_over_the_model_scope(

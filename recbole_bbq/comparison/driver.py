@@ -174,8 +174,8 @@ def run(request: ComparisonRequest) -> Dict:
                          + "; ".join(f"`{p}`: {', '.join(keys)}"
                                      for p, keys in bench.keys_added_since.items()) + "."]
         if bench.inputs_taken_on_record:
-            sections += ["", "Input files not on this machine, taken on the SHA-256 their run's "
-                         "record keeps (the path matches; the content could not be re-read): "
+            sections += ["", "Input files not on this machine, accepted unchecked because the path "
+                         "is the one the run read (the SHA-256 its record keeps is shown): "
                          + "; ".join(f"`{p}`: {', '.join(files)}"
                                      for p, files in bench.inputs_taken_on_record.items()) + "."]
     report.update(plots=plots, trained=bench.trained, cached=bench.cached, adopted=report_adopted,

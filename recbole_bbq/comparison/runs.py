@@ -54,7 +54,9 @@ class Benchmark:
         # adopted results file -> input files it read that are not on this machine, taken on
         # the SHA-256 its record keeps (a later session on a new machine rebuilds the tables)
         self.inputs_taken_on_record = {}
-        self._digests = {}  # input file's real path -> SHA-256 (see _sha256)
+        # input file's real path -> SHA-256 (see _sha256), or the adopted record's for a file
+        # absent here (see _check_input_file)
+        self._digests = {}
         if not self.seeds and seed_model is not None:
             self.seeds = [int(self._config_value(seed_model, "seed"))]
 
@@ -96,13 +98,16 @@ class Benchmark:
     def run_key(self, kind: str, spec: RunSpec, seed: int, overrides: Dict) -> str:
         """The cache key of a run: its kind, model, dataset, seed, the config files' contents,
         the overrides, and the contents of the input files the overrides name (a stage 1 or
-        a semantic-ID table rewritten under the same path is another run)."""
+        a semantic-ID table rewritten under the same path is another run). A file absent here
+        that an adopted run's record vouches for is keyed by the record's SHA-256, so the key
+        is the one a machine holding the file computes."""
         files = []
         for path in self.files_for(spec.model, spec.label):
             with open(path, encoding="utf-8") as fh:
                 files.append(fh.read())
         inputs = {key: self._sha256(overrides[key]) for key in INPUT_FILE_KEYS
-                  if isinstance(overrides.get(key), str) and os.path.isfile(overrides[key])}
+                  if isinstance(overrides.get(key), str)
+                  and (os.path.isfile(overrides[key]) or os.path.realpath(overrides[key]) in self._digests)}
         payload = json.dumps({"kind": kind, "model": spec.model, "dataset": self.dataset,
                               "seed": seed, "config_files": files, "overrides": overrides,
                               **({"input_files": inputs} if inputs else {})},
@@ -191,15 +196,23 @@ class Benchmark:
         collaborative checkpoint) is checked by content: the record keeps its SHA-256, so the
         same file moved since is taken (``key`` leaves ``differ``), and another file under the
         run's own path is refused. A file that is not on this machine (saved stage 1s stay on
-        the machine that made them) is taken on the record's SHA-256 when the path is the
-        run's own, and listed in the report as such; under another path it is refused, as
-        there is nothing to compare."""
+        the machine that made them) is accepted unchecked when the path is the run's own, on
+        the record's SHA-256, which then stands for the file in the run cache's key, and is
+        listed in the report as such; under another path it is refused, as there is nothing
+        to compare, and so is a second adopted run whose record names another SHA-256 for the
+        same absent path."""
         if not expected or not recorded_sha256:
             return  # no file expected, or a record that predates the checksum: paths only
         if not os.path.isfile(expected):
             if key in differ:
                 raise ConfigError(f"--adopt {path}: {key} {expected} does not exist and the run "
                                   f"read another path, so the two cannot be compared by content")
+            real = os.path.realpath(expected)
+            if self._digests.setdefault(real, recorded_sha256) != recorded_sha256:
+                raise ConfigError(f"--adopt {path}: {key} {expected} does not exist here, and "
+                                  f"another adopted run read a different file under that path "
+                                  f"(SHA-256 {self._digests[real][:12]}… against "
+                                  f"{recorded_sha256[:12]}…)")
             self.inputs_taken_on_record.setdefault(path, []).append(
                 f"{key} {expected} (SHA-256 {recorded_sha256[:12]}…)")
             return
