@@ -225,6 +225,18 @@ letter_full_size_bf16)  # LETTER at seed 2020 at its defaults with the paper's g
     --set LETTER:epochs=7 --set LETTER:enable_amp=True \
     --out=$OUT/letter_full_size_bf16 --adopt=$R/LETTER-Beauty-Dec-07-2026_05-44-18-c11914.json
   ;;
+bbqrec_full_size_bf16_inherit)  # bbqrec_full_size_bf16 with the generator's token embeddings
+  # inherited from the codebooks (as BBQRec_E), on stage 1 146940 (the twentieth session's machine,
+  # the same command and level sizes as 9187f2); trained 3 epochs of the 7-epoch cosine
+  # (--epochs=3 --schedule_horizon=7e, record 976b6b, a probe), then resumed from its -latest
+  # checkpoint with --epochs=7 to the end of the same schedule (record 0b678a)
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 \
+    --config_files=$C,benchmarks/configs/generator_full_size.yaml \
+    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_07-17-22-146940-tokenizer.pth \
+    --set BBQRec:epochs=7 --set BBQRec:schedule_horizon=7e --set BBQRec:enable_amp=True \
+    --set BBQRec:time_budget_minutes=75 --set BBQRec:inherit_codebook_embeddings=True \
+    --out=$OUT/bbqrec_full_size_bf16_inherit --adopt=$R/BBQRec-Beauty-Dec-07-2026_07-44-49-0b678a.json
+  ;;
 letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epochs (the default)
   # instead of 5, against TIGER at the same seed, both on the generator changes (overlay T5 on C)
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
