@@ -237,6 +237,18 @@ bbqrec_full_size_bf16_inherit)  # bbqrec_full_size_bf16 with the generator's tok
     --set BBQRec:time_budget_minutes=75 --set BBQRec:inherit_codebook_embeddings=True \
     --out=$OUT/bbqrec_full_size_bf16_inherit --adopt=$R/BBQRec-Beauty-Dec-07-2026_07-44-49-0b678a.json
   ;;
+bbqrec_full_size_bf16_inherit_seeds)  # bbqrec_full_size_bf16_inherit at two seeds: seed 2021 trained
+  # its own 2-epoch stage 1 (69ebb4, the twenty-first session's machine, the seed-2020 command at
+  # --seed=2021) and then the 7 epochs in one run (record ebcbff)
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 \
+    --config_files=$C,benchmarks/configs/generator_full_size.yaml \
+    --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_07-17-22-146940-tokenizer.pth \
+    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_08-28-03-69ebb4-tokenizer.pth \
+    --set BBQRec:epochs=7 --set BBQRec:schedule_horizon=7e --set BBQRec:enable_amp=True \
+    --set BBQRec:time_budget_minutes=75 --set BBQRec:inherit_codebook_embeddings=True \
+    --out=$OUT/bbqrec_full_size_bf16_inherit_seeds \
+    --adopt=$(records $R/BBQRec-Beauty-Dec-07-2026_07-44-49-0b678a.json $R/BBQRec-Beauty-Dec-07-2026_08-33-08-ebcbff.json)
+  ;;
 letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epochs (the default)
   # instead of 5, against TIGER at the same seed, both on the generator changes (overlay T5 on C)
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
