@@ -206,6 +206,16 @@ tiger_full_size_bf16)  # TIGER at seed 2020 on a stage 1 like t5_seeds' seed-202
     --set TIGER:epochs=7 --set TIGER:enable_amp=True \
     --out=$OUT/tiger_full_size_bf16 --adopt=$R/TIGER-Beauty-Dec-07-2026_02-57-53-c3028d.json
   ;;
+tiger_full_size_bf16_seeds)  # tiger_full_size_bf16 at two seeds: seed 2021 on its own stage 1 (7727ca,
+  # the twenty-first session's machine, the same 150-epoch command at --seed=2021; the collision
+  # statistics of 5e752e, on which Table 2's half-size seed-2021 TIGER trained), record 3bb301
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020,2021 \
+    --config_files=$C,$T5,benchmarks/configs/generator_full_size.yaml \
+    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_02-55-53-ce117b-tokenizer.pth \
+    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-02-24-7727ca-tokenizer.pth \
+    --set TIGER:epochs=7 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_seeds \
+    --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_02-57-53-c3028d.json $R/TIGER-Beauty-Dec-07-2026_09-03-31-3bb301.json)
+  ;;
 bbqrec_full_size_bf16)  # BBQRec at seed 2020 at its defaults with the paper's generator size under
   # bfloat16 on a 7-epoch cosine, as tiger_full_size_bf16; its 2-epoch stage 1 (9187f2, this
   # session's machine) has the level sizes of dcc1e5, on which the half-size bb61ac trained
