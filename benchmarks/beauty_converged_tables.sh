@@ -216,6 +216,15 @@ tiger_full_size_bf16_seeds)  # tiger_full_size_bf16 at two seeds: seed 2021 on i
     --set TIGER:epochs=7 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_seeds \
     --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_02-57-53-c3028d.json $R/TIGER-Beauty-Dec-07-2026_09-03-31-3bb301.json)
   ;;
+tiger_full_size_bf16_14_epochs)  # tiger_full_size_bf16 on a 14-epoch cosine, which the twenty-first
+  # session's faster machine fits into the 75-minute budget; its stage 1 (011f2e, the same
+  # 150-epoch command on that machine) has ce117b's statistics (956 colliding items, group 17)
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 \
+    --config_files=$C,$T5,benchmarks/configs/generator_full_size.yaml \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth \
+    --set TIGER:epochs=14 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_14_epochs \
+    --adopt=$R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json
+  ;;
 bbqrec_full_size_bf16)  # BBQRec at seed 2020 at its defaults with the paper's generator size under
   # bfloat16 on a 7-epoch cosine, as tiger_full_size_bf16; its 2-epoch stage 1 (9187f2, this
   # session's machine) has the level sizes of dcc1e5, on which the half-size bb61ac trained
