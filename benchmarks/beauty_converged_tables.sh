@@ -7,6 +7,7 @@
 set -eu
 C=benchmarks/configs/beauty_converged_cpu.yaml        # generative models
 S=benchmarks/configs/sasrec_beauty_converged_cpu.yaml # RecBole's models
+F=benchmarks/configs/generator_full_size.yaml         # the paper's generator size (overlay on C)
 R=docs/results/beauty-converged/records
 OUT=docs/results/beauty-converged
 # the saved stage 1s the runs loaded: only compared with each record's config (no file is read)
@@ -201,7 +202,7 @@ tiger_full_size_bf16)  # TIGER at seed 2020 on a stage 1 like t5_seeds' seed-202
   # 7fec8b) with the paper's generator size, trained under bfloat16 autocast on a 7-epoch cosine
   # to fit the 75-minute budget, against the half-size 20-epoch run (t5_seeds)
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 \
-    --config_files=$C,$T5,benchmarks/configs/generator_full_size.yaml \
+    --config_files=$C,$T5,$F \
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_02-55-53-ce117b-tokenizer.pth \
     --set TIGER:epochs=7 --set TIGER:enable_amp=True \
     --out=$OUT/tiger_full_size_bf16 --adopt=$R/TIGER-Beauty-Dec-07-2026_02-57-53-c3028d.json
@@ -210,7 +211,7 @@ tiger_full_size_bf16_seeds)  # tiger_full_size_bf16 at two seeds: seed 2021 on i
   # the twenty-first session's machine, the same 150-epoch command at --seed=2021; the collision
   # statistics of 5e752e, on which Table 2's half-size seed-2021 TIGER trained), record 3bb301
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020,2021 \
-    --config_files=$C,$T5,benchmarks/configs/generator_full_size.yaml \
+    --config_files=$C,$T5,$F \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_02-55-53-ce117b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-02-24-7727ca-tokenizer.pth \
     --set TIGER:epochs=7 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_seeds \
@@ -220,7 +221,7 @@ tiger_full_size_bf16_14_epochs)  # tiger_full_size_bf16 on a 14-epoch cosine, wh
   # session's faster machine fits into the 75-minute budget; its stage 1 (011f2e, the same
   # 150-epoch command on that machine) has ce117b's statistics (956 colliding items, group 17)
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 \
-    --config_files=$C,$T5,benchmarks/configs/generator_full_size.yaml \
+    --config_files=$C,$T5,$F \
     --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth \
     --set TIGER:epochs=14 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_14_epochs \
     --adopt=$R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json
@@ -229,7 +230,7 @@ bbqrec_full_size_bf16)  # BBQRec at seed 2020 at its defaults with the paper's g
   # bfloat16 on a 7-epoch cosine, as tiger_full_size_bf16; its 2-epoch stage 1 (9187f2, this
   # session's machine) has the level sizes of dcc1e5, on which the half-size bb61ac trained
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 \
-    --config_files=$C,benchmarks/configs/generator_full_size.yaml \
+    --config_files=$C,$F \
     --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_04-14-46-9187f2-tokenizer.pth \
     --set BBQRec:epochs=7 --set BBQRec:enable_amp=True --set BBQRec:time_budget_minutes=75 \
     --out=$OUT/bbqrec_full_size_bf16 --adopt=$R/BBQRec-Beauty-Dec-07-2026_04-23-12-6e2c53.json
@@ -239,7 +240,7 @@ letter_full_size_bf16)  # LETTER at seed 2020 at its defaults with the paper's g
   # session's machine by table2's seed-2020 LETTER command with --tokenizer_only) has the collision
   # statistics of 61cf6d, on which the half-size 5b9d70 trained
   python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 \
-    --config_files=$C,$T5,benchmarks/configs/generator_full_size.yaml \
+    --config_files=$C,$T5,$F \
     --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-07-2026_05-34-50-9a3796-tokenizer.pth \
     --set LETTER:epochs=7 --set LETTER:enable_amp=True \
     --out=$OUT/letter_full_size_bf16 --adopt=$R/LETTER-Beauty-Dec-07-2026_05-44-18-c11914.json
@@ -250,7 +251,7 @@ bbqrec_full_size_bf16_inherit)  # bbqrec_full_size_bf16 with the generator's tok
   # (--epochs=3 --schedule_horizon=7e, record 976b6b, a probe), then resumed from its -latest
   # checkpoint with --epochs=7 to the end of the same schedule (record 0b678a)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 \
-    --config_files=$C,benchmarks/configs/generator_full_size.yaml \
+    --config_files=$C,$F \
     --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_07-17-22-146940-tokenizer.pth \
     --set BBQRec:epochs=7 --set BBQRec:schedule_horizon=7e --set BBQRec:enable_amp=True \
     --set BBQRec:time_budget_minutes=75 --set BBQRec:inherit_codebook_embeddings=True \
@@ -260,7 +261,7 @@ bbqrec_full_size_bf16_inherit_seeds)  # bbqrec_full_size_bf16_inherit at two see
   # its own 2-epoch stage 1 (69ebb4, the twenty-first session's machine, the seed-2020 command at
   # --seed=2021) and then the 7 epochs in one run (record ebcbff)
   python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020,2021 \
-    --config_files=$C,benchmarks/configs/generator_full_size.yaml \
+    --config_files=$C,$F \
     --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_07-17-22-146940-tokenizer.pth \
     --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_08-28-03-69ebb4-tokenizer.pth \
     --set BBQRec:epochs=7 --set BBQRec:schedule_horizon=7e --set BBQRec:enable_amp=True \
