@@ -226,6 +226,18 @@ tiger_full_size_bf16_14_epochs)  # tiger_full_size_bf16 on a 14-epoch cosine, wh
     --set TIGER:epochs=14 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_14_epochs \
     --adopt=$R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json
   ;;
+tiger_full_size_bf16_14_epochs_seeds)  # tiger_full_size_bf16_14_epochs at two seeds: seed 2021 on its
+  # own stage 1 (09b486, the twenty-second session's machine, the same 150-epoch command at
+  # --seed=2021; 7727ca's statistics, 837 colliding items). That machine was slower, so the
+  # 75-minute budget stopped it before epoch 9 (record a839a0, not kept) and it was resumed from
+  # its -latest checkpoint with the same command to the schedule's end (record 15f1ef)
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020,2021 \
+    --config_files=$C,$T5,$F \
+    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth \
+    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_11-02-54-09b486-tokenizer.pth \
+    --set TIGER:epochs=14 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_14_epochs_seeds \
+    --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/TIGER-Beauty-Dec-07-2026_12-22-22-15f1ef.json)
+  ;;
 bbqrec_full_size_bf16)  # BBQRec at seed 2020 at its defaults with the paper's generator size under
   # bfloat16 on a 7-epoch cosine, as tiger_full_size_bf16; its 2-epoch stage 1 (9187f2, this
   # session's machine) has the level sizes of dcc1e5, on which the half-size bb61ac trained
