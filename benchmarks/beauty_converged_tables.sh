@@ -281,6 +281,18 @@ bbqrec_full_size_bf16_inherit_seeds)  # bbqrec_full_size_bf16_inherit at two see
     --out=$OUT/bbqrec_full_size_bf16_inherit_seeds \
     --adopt=$(records $R/BBQRec-Beauty-Dec-07-2026_07-44-49-0b678a.json $R/BBQRec-Beauty-Dec-07-2026_08-33-08-ebcbff.json)
   ;;
+bbqrec_full_size_bf16_inherit_14_epochs)  # bbqrec_full_size_bf16_inherit on the 14-epoch cosine of
+  # tiger_full_size_bf16_14_epochs, at seed 2020 on stage 1 59c898 (the twenty-second session's
+  # machine, the 2-epoch command; 146940's statistics). The 75-minute budget stopped it before
+  # epoch 11 (record adc8ea, not kept); resumed from its -latest checkpoint with the same command
+  # to the schedule's end (record 1bf705)
+  python3 run_recbole_bbq.py --no_training --models=BBQRec --dataset=Beauty --seeds=2020 \
+    --config_files=$C,$F \
+    --set BBQRec:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_13-20-08-59c898-tokenizer.pth \
+    --set BBQRec:epochs=14 --set BBQRec:enable_amp=True \
+    --set BBQRec:time_budget_minutes=75 --set BBQRec:inherit_codebook_embeddings=True \
+    --out=$OUT/bbqrec_full_size_bf16_inherit_14_epochs --adopt=$R/BBQRec-Beauty-Dec-07-2026_15-08-52-1bf705.json
+  ;;
 letter_cf30)  # LETTER at seed 2020 with its collaborative SASRec trained 30 epochs (the default)
   # instead of 5, against TIGER at the same seed, both on the generator changes (overlay T5 on C)
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
