@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from recbole.data import create_dataset, data_preparation
 
 from conftest import make_synthetic_dataset, tiny_config
+from recbole_bbq import compat
 from recbole_bbq.config import Config
 from recbole_bbq.modules.bbq_tokenizer import BBQTokenizer
 from recbole_bbq.modules.semantic_ids import tuple_tokens
@@ -265,6 +266,35 @@ def built_model(workdir, name, **overrides):
     return model, config, train, test
 
 
+#: what each variant's switch builds: one codebook per signal (noU), no z̄ / CLUB (noMIM), no
+#: sequence encoder for L_Rec (noRec), plain encoder attention (S, E), inherited embeddings (E)
+VARIANT_STRUCTURE = {  # name: (codebooks, has CLUB, has L_Rec encoder, similarity, inherits)
+    "BBQRec": (1, True, True, True, False),
+    "BBQRec_noMIM": (1, False, True, True, False),
+    "BBQRec_noRec": (1, True, False, True, False),
+    "BBQRec_noU": (3, True, True, True, False),
+    "BBQRec_S": (1, True, True, False, False),
+    "BBQRec_E": (1, True, True, False, True),
+    "BBQRec_noID": (1, True, True, True, False),
+    "BBQRec_noText": (1, True, True, True, False),
+    "BBQRec_noImage": (1, True, True, True, False),
+}
+
+
+@pytest.mark.parametrize("name", list(VARIANT_STRUCTURE))
+def test_each_variant_builds_the_model_its_ablation_names(workdir, name):
+    """A variant that silently trained as full BBQRec would pass the end-to-end test above."""
+    codebooks, mim, rec, similarity, inherits = VARIANT_STRUCTURE[name]
+    model, *_ = built_model(workdir, name)
+    t = model.tokenizer
+    assert len(t.quantizers) == codebooks and t.shared_codebook == (codebooks == 1)
+    assert (t.club is not None, t.specific_encoders is not None, t.use_mim) == (mim,) * 3
+    assert (t.sequence_encoder is not None, t.use_rec) == (rec,) * 2
+    assert t.signals == VARIANT_SIGNALS[name]
+    assert isinstance(model.generator.encoder.layers[0].self_attn, SimilarityAttention) == similarity
+    assert model.inherit_codebook_embeddings == inherits
+
+
 def test_similarity_buckets_come_from_the_frozen_item_vectors(workdir):
     model, *_ = built_model(workdir, "BBQRec")
     assert isinstance(model.generator.encoder.layers[0].self_attn, SimilarityAttention)
@@ -391,6 +421,9 @@ def test_reused_tokenizer_skips_stage_one_and_rebuilds_the_item_vectors(workdir,
         **config, "tokenizer_checkpoint": first["tokenizer_checkpoint"]})
     assert set(second["test_result"]) == METRICS
     assert seen["vectors"].shape == (41, 24) and seen["vectors"][1:].abs().sum() > 0
+    # the vectors the first run's generator used: rebuilt from the loaded tokenizer, item by item
+    trained = compat.load_checkpoint(first["checkpoint"])["state_dict"]["item_vectors"]
+    torch.testing.assert_close(seen["vectors"], trained)
 
 
 @pytest.mark.parametrize("routing, moves_behavior_encoder", [("both", True), ("specific", False)])
@@ -424,6 +457,14 @@ def test_loss_reduction_sum_is_eq9_squared_norms():
         total = tokenizer(use_rec=False, use_mim=False, loss_reduction="sum")(x, ids)
     assert float(total["rq"]) == pytest.approx(4 * float(mean["rq"]), rel=1e-5)  # D = 4
     assert float(total["recon"]) > 4.9 * float(mean["recon"])  # dims 6 and 5
+    # with one modality the factor is exactly its dimension (not also the batch size)
+    x = {"text": x["text"]}
+    with torch.no_grad():
+        mean = tokenizer(use_rec=False, use_mim=False, loss_reduction="mean",
+                         modality_dims={"text": 6})(x, ids)
+        total = tokenizer(use_rec=False, use_mim=False, loss_reduction="sum",
+                          modality_dims={"text": 6})(x, ids)
+    assert float(total["recon"]) == pytest.approx(6 * float(mean["recon"]), rel=1e-5)
 
 
 def test_default_modalities_follow_what_the_dataset_has(tmp_path, monkeypatch):

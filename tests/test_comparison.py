@@ -328,7 +328,8 @@ def test_collision_preset_trains_only_tokenizers_and_writes_its_table(workdir):
     counts = [r["result"]["stats"]["collisions_before_extra_level"]["colliding_items"]
               for r in report["runs"]]
     assert f"| TIGER | {counts[0]} | {counts[1]} |" in table
-    assert counts[0] >= counts[1]  # 8 codes cannot separate 40 items at L=1
+    # 40 items in 8 codes at L=1: at most 7 can have a code to themselves
+    assert counts[0] >= 33 and counts[0] >= counts[1]
 
 
 def test_speed_preset_times_single_users_and_batches(workdir):

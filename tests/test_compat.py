@@ -1,5 +1,7 @@
 """The compatibility fixes each repair what breaks on numpy 2 / torch >= 2.6 / no tensorboard."""
 import importlib.util
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -97,11 +99,45 @@ def test_check_recbole_names_the_fix(monkeypatch):
         compat.check_recbole()
 
 
-def test_quick_start_never_imports_ray():
-    import recbole_bbq.quick_start  # noqa: F401
+class ImportRecorder:
+    """A ``sys.meta_path`` finder that notes every attempt to import ray or RecBole's
+    quick_start (which imports ray). ray is not installed here, so ``"ray" not in
+    sys.modules`` would hold even after a failed attempt: the attempt is what counts."""
 
-    assert "ray" not in sys.modules
-    assert "recbole.quick_start" not in sys.modules
+    WATCHED = ("ray", "recbole.quick_start")
+
+    def __init__(self):
+        self.attempts = []
+
+    def find_spec(self, name, path=None, target=None):
+        if any(name == w or name.startswith(w + ".") for w in self.WATCHED):
+            self.attempts.append(name)
+        return None  # let the real finders answer
+
+
+def test_quick_start_never_imports_ray():
+    """Module-level imports, in a fresh interpreter (this one has imported them already)."""
+    code = (
+        "import sys\n"
+        "from test_compat import ImportRecorder\n"
+        "recorder = ImportRecorder()\n"
+        "sys.meta_path.insert(0, recorder)\n"
+        "import recbole_bbq.quick_start, recbole_bbq.cli, recbole_bbq.comparison\n"
+        "print(recorder.attempts)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=os.path.dirname(__file__), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    # the recorder does see an attempt
+    recorder = ImportRecorder()
+    sys.meta_path.insert(0, recorder)
+    try:
+        with pytest.raises(ImportError):
+            importlib.import_module("ray")
+    finally:
+        sys.meta_path.remove(recorder)
+    assert recorder.attempts == ["ray"]
 
 
 def test_recbole_runs_raise_no_known_deprecation_noise(tmp_path, monkeypatch):
@@ -112,11 +148,17 @@ def test_recbole_runs_raise_no_known_deprecation_noise(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     make_synthetic_dataset(tmp_path / "data")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        compat.quiet_recbole_warnings()  # pytest resets filters per test; apply() ran at import
-        run_recbole_bbq("SASRec", "synth", config_dict=tiny_config(tmp_path, tmp_path / "data",
-                                                                   epochs=1))
+    recorder = ImportRecorder()  # and a whole run imports neither lazily
+    sys.meta_path.insert(0, recorder)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            compat.quiet_recbole_warnings()  # pytest resets filters per test; apply() ran at import
+            run_recbole_bbq("SASRec", "synth", config_dict=tiny_config(
+                tmp_path, tmp_path / "data", epochs=1))
+    finally:
+        sys.meta_path.remove(recorder)
+    assert recorder.attempts == []
     noisy = [str(w.message)[:60] for w in caught
              if "fillna" in str(w.message) or "GradScaler" in str(w.message)
              or "set on a copy" in str(w.message)]
@@ -137,8 +179,6 @@ print(torch.is_anomaly_enabled())
 def test_looking_up_a_recbole_model_leaves_anomaly_detection_as_it_was(before):
     """RecBole's sine.py switches anomaly detection on at import, which made every later
     backward pass in the process slow; the lookup must leave the caller's setting."""
-    import subprocess
-
     out = subprocess.run([sys.executable, "-c", _LOOKUP, before], capture_output=True,
                          text=True, check=True).stdout.split()
     assert out[-1] == ("True" if before == "on" else "False")
@@ -147,8 +187,6 @@ def test_looking_up_a_recbole_model_leaves_anomaly_detection_as_it_was(before):
 def test_recbole_sequential_models_do_switch_anomaly_detection_on():
     """The premise of fix 6: without the guard the import turns it on (if RecBole stops
     doing this, the guard can go)."""
-    import subprocess
-
     code = ("import torch, recbole_bbq\nimport recbole.model.sequential_recommender\n"
             "print(torch.is_anomaly_enabled())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

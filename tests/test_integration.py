@@ -10,6 +10,7 @@ from conftest import TINY_LETTER, make_synthetic_dataset, tiny_config
 from recbole_bbq import compat
 from recbole_bbq.config import Config
 from recbole_bbq.data.feature_store import FeatureFileError, feature_path, write_feature_file
+from recbole_bbq.fileio import file_sha256
 from recbole_bbq.cli import main, parse_args
 from recbole_bbq.quick_start import run_recbole_bbq
 from recbole_bbq.recommend import load_trained
@@ -65,16 +66,23 @@ def test_cli_runs_recbole_builtin_sasrec(workdir, capsys):
     assert last.endswith(f"results: {result['results_file']}")
 
 
-def test_cli_tokenizer_only_saves_a_stage_one_that_a_later_run_reuses(workdir, capsys):
+def test_cli_tokenizer_only_saves_a_stage_one_that_a_later_run_reuses(workdir, capsys,
+                                                                     monkeypatch):
     config = tiny_config(workdir, workdir / "data", epochs=1)
     stage1 = main(["--model=TIGER", "--dataset=synth", "--tokenizer_only", *as_argv(config)])
     path = stage1["tokenizer_checkpoint"]
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("TIGER on synth: stage 1 in ") and last.endswith(f"tokenizer: {path}")
     assert not list((workdir / "results").glob("*.json"))  # no generator was trained
+
+    def must_not_train(*args, **kwargs):  # a seeded retraining would give the same statistics
+        raise AssertionError("stage 1 ran although --tokenizer_checkpoint was given")
+
+    monkeypatch.setattr(TwoStageTrainer, "fit_tokenizer", must_not_train)
     reused = main(["--model=TIGER", "--dataset=synth", f"--tokenizer_checkpoint={path}",
                    *as_argv(config)])
     assert reused["semantic_ids"]["utilisation"] == stage1["stats"]["utilisation"]
+    assert reused["tokenizer_checkpoint_sha256"] == file_sha256(path)
     with pytest.raises(SystemExit) as exit_info:
         main(["--model=SASRec", "--dataset=synth", "--tokenizer_only", *as_argv(config)])
     assert exit_info.value.code == 2

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from conftest import TINY_LETTER, make_synthetic_dataset, tiny_config
+from recbole_bbq import compat
 from recbole_bbq.config import Config
+from recbole_bbq.fileio import file_sha256
 from recbole_bbq.modules.letter_tokenizer import (
     LetterTokenizer,
     collaborative_loss,
@@ -162,12 +164,26 @@ def test_letter_trains_both_stages_through_the_cli(workdir):
     assert history[-1]["cf"] > 0
 
 
-def test_letter_reuses_a_saved_sasrec_checkpoint(workdir):
+def test_letter_reuses_a_saved_sasrec_checkpoint(workdir, monkeypatch):
     sasrec = run_recbole_bbq("SASRec", "synth", config_dict=letter_config(
         workdir, hidden_size=8, inner_size=16, epochs=1))
+    monkeypatch.setattr(LETTER, "_train_sasrec_embeddings",
+                        lambda *a, **k: pytest.fail("LETTER trained a SASRec of its own"))
+    seen = {}
+    real_init = LETTER.tokenizer_init
+
+    def capture(self, train_data):
+        real_init(self, train_data)
+        seen["cf"] = self.cf_embeddings.detach().cpu().clone()
+
+    monkeypatch.setattr(LETTER, "tokenizer_init", capture)
     config = letter_config(workdir, letter_cf_checkpoint=sasrec["checkpoint"])
     result = run_recbole_bbq("LETTER", "synth", config_dict=config)
     assert set(result["test_result"]) == METRICS
+    # L_CF pulls toward the checkpoint's own item embeddings, row for row
+    saved = compat.load_checkpoint(sasrec["checkpoint"])["state_dict"]["item_embedding.weight"]
+    assert torch.equal(seen["cf"], saved.float().cpu())
+    assert result["letter_cf_checkpoint_sha256"] == file_sha256(sasrec["checkpoint"])
 
 
 def test_letter_reuses_the_collaborative_embeddings_of_its_own_tokenizer(workdir):

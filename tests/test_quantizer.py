@@ -98,6 +98,13 @@ def test_no_reset_without_the_option_or_in_eval():
     for _ in range(3):
         rq(torch.randn(16, 4))
     assert torch.equal(before, rq.codebooks.detach()) and rq.codes_reset == 0
+    # with the option on, evaluation never moves a code (the same calls in training would:
+    # the test above resets 7 codes after two)
+    resetting = ResidualQuantizer(n_levels=1, codebook_size=8, dim=4, dead_code_reset=1).eval()
+    before = resetting.codebooks.detach().clone()
+    for _ in range(3):
+        resetting(torch.randn(16, 4) + 100.0)
+    assert torch.equal(before, resetting.codebooks.detach()) and resetting.codes_reset == 0
 
 
 def test_rq_level_reduction_mean_divides_the_quantizer_loss_by_the_levels():

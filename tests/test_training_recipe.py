@@ -88,6 +88,11 @@ def test_end_reasons():
     assert end_reason(budget=False, last_epoch=3, decays=True, **common) == "early_stopping"
     assert end_reason(budget=False, last_epoch=9, decays=True, **common) == "schedule_end"
     assert end_reason(budget=False, last_epoch=9, decays=False, **common) == "epoch_cap"
+    # a decaying schedule whose horizon lies past the last epoch was cut, not finished
+    cut = dict(common, steps_done=50)
+    assert end_reason(budget=False, last_epoch=9, decays=True, **cut) == "epoch_cap"
+    assert end_reason(budget=False, last_epoch=9, decays=True, epochs=10, steps_done=50,
+                      horizon=None) == "epoch_cap"
 
 
 # ---------------------------------------------------------------------- end to end
