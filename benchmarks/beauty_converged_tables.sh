@@ -309,6 +309,21 @@ letter_release_ids)  # the generator trained on the IDs LETTER's release publish
     --out=$OUT/letter_release_ids \
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/LETTER-Beauty-Dec-04-2026_15-39-35-7b091c.json)
   ;;
+letter_release_ids_full_size_14_epochs)  # letter_release_ids at the paper's size on the 14-epoch
+  # cosine of tiger_full_size_bf16_14_epochs, seed 2020, against that TIGER (1cfbb6, the twenty-first
+  # session's machine). The release-ID run began on the twenty-third session's machine (process
+  # c90bd3, ended with that session after epoch 3's checkpoint) and was resumed from that
+  # checkpoint on the same machine with a 150-minute budget, so it could run to the schedule's end
+  # in one process (record e8b802): a diagnostic of the generator on the release's IDs, not a
+  # Table 2 row
+  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 \
+    --config_files=$C,$T5,$F \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth \
+    --set LETTER:semantic_ids_file=saved/letter-release-Beauty-semantic_ids.tsv \
+    --set LETTER:time_budget_minutes=150 --set epochs=14 --set enable_amp=True \
+    --out=$OUT/letter_release_ids_full_size_14_epochs \
+    --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/LETTER-Beauty-Dec-07-2026_16-39-23-e8b802.json)
+  ;;
 letter_levels_mean)  # LETTER with its levels' quantization losses averaged as the release does
   # (rq_level_reduction: mean, the default since 4 Dec; the records above ran at sum) against
   # TIGER, two seeds, overlay T5 on C. Each LETTER stage 1 by --tokenizer_only --seed=S
