@@ -1,5 +1,6 @@
 """The compatibility fixes each repair what breaks on numpy 2 / torch >= 2.6 / no tensorboard."""
 import importlib.util
+import inspect
 import subprocess
 import sys
 
@@ -98,8 +99,6 @@ def test_check_recbole_names_the_fix(monkeypatch):
         compat.check_recbole()
 
 
-# The finder's source, so a fresh interpreter can install it before importing anything else.
-_RECORDER_SOURCE = '''
 class ImportRecorder:
     """A ``sys.meta_path`` finder that notes every attempt to import ray or RecBole's
     quick_start (which imports ray). Where ray is not installed, ``"ray" not in sys.modules``
@@ -114,14 +113,13 @@ class ImportRecorder:
         if any(name == w or name.startswith(w + ".") for w in self.WATCHED):
             self.attempts.append(name)
         return None  # let the real finders answer
-'''
-exec(_RECORDER_SOURCE)
 
 
 def test_quick_start_never_imports_ray():
     """Module-level imports, in a fresh interpreter (this one has imported them already), with
     the recorder in place before the package's own start-up code runs."""
-    code = _RECORDER_SOURCE + (
+    # the class's own source, so the child installs it before importing anything else
+    code = inspect.getsource(ImportRecorder) + (
         "import sys\n"
         "recorder = ImportRecorder()\n"
         "sys.meta_path.insert(0, recorder)\n"
@@ -133,7 +131,7 @@ def test_quick_start_never_imports_ray():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
     # the recorder does see an attempt (find_spec asks the finders without importing)
-    recorder = ImportRecorder()  # noqa: F821 (defined by the exec above)
+    recorder = ImportRecorder()
     sys.meta_path.insert(0, recorder)
     try:
         importlib.util.find_spec("ray")
@@ -150,7 +148,7 @@ def test_recbole_runs_raise_no_known_deprecation_noise(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     make_synthetic_dataset(tmp_path / "data")
-    recorder = ImportRecorder()  # noqa: F821 -- and a whole run imports neither lazily
+    recorder = ImportRecorder()  # and a whole run imports neither lazily
     sys.meta_path.insert(0, recorder)
     try:
         with warnings.catch_warnings(record=True) as caught:
