@@ -324,6 +324,19 @@ letter_release_ids_full_size_14_epochs)  # letter_release_ids at the paper's siz
     --out=$OUT/letter_release_ids_full_size_14_epochs \
     --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/LETTER-Beauty-Dec-07-2026_16-39-23-e8b802.json)
   ;;
+tiger_one_sentence)  # TIGER's half-size Table 2 recipe (overlay T5 on C, 20 epochs) on BeautyTC: the
+  # same interactions as Beauty, but one MiniLM embedding of "title + category path" as one sentence
+  # (dataset_prep p5 --name BeautyTC --modalities text --text-fields title,categories) instead of
+  # two concatenated ones; against t5_seeds' TIGER (2789bc, 3ec0cd). Stage 1s 0e174e (2020) and
+  # f678e5 (2021) by the 150-epoch --tokenizer_only command. The seed-2020 run stopped with its
+  # session after epoch 1 and was resumed from its -latest checkpoint (record 1831c8; 2021: a84a09)
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=BeautyTC --seeds=2020,2021 \
+    --config_files=$C,$T5 --set 'TIGER:modalities=["text"]' \
+    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-BeautyTC-Dec-07-2026_19-06-12-0e174e-tokenizer.pth \
+    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-BeautyTC-Dec-07-2026_17-04-57-f678e5-tokenizer.pth \
+    --out=$OUT/tiger_one_sentence \
+    --adopt=$(records $R/TIGER-BeautyTC-Dec-07-2026_19-34-10-1831c8.json $R/TIGER-BeautyTC-Dec-07-2026_20-00-32-a84a09.json)
+  ;;
 letter_levels_mean)  # LETTER with its levels' quantization losses averaged as the release does
   # (rq_level_reduction: mean, the default since 4 Dec; the records above ran at sum) against
   # TIGER, two seeds, overlay T5 on C. Each LETTER stage 1 by --tokenizer_only --seed=S
