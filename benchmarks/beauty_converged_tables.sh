@@ -329,7 +329,8 @@ tiger_one_sentence)  # TIGER's half-size Table 2 recipe (overlay T5 on C, 20 epo
   # (dataset_prep p5 --name BeautyTC --modalities text --text-fields title,categories) instead of
   # two concatenated ones; against t5_seeds' TIGER (2789bc, 3ec0cd). Stage 1s 0e174e (2020) and
   # f678e5 (2021) by the 150-epoch --tokenizer_only command. The seed-2020 run stopped with its
-  # session after epoch 1 and was resumed from its -latest checkpoint (record 1831c8; 2021: a84a09)
+  # session after two epochs (0-1) and was resumed from its -latest checkpoint (record 1831c8;
+  # 2021: a84a09)
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=BeautyTC --seeds=2020,2021 \
     --config_files=$C,$T5 --set 'TIGER:modalities=["text"]' \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-BeautyTC-Dec-07-2026_19-06-12-0e174e-tokenizer.pth \
