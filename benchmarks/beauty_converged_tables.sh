@@ -257,6 +257,21 @@ letter_full_size_bf16)  # LETTER at seed 2020 at its defaults with the paper's g
     --set LETTER:epochs=7 --set LETTER:enable_amp=True \
     --out=$OUT/letter_full_size_bf16 --adopt=$R/LETTER-Beauty-Dec-07-2026_05-44-18-c11914.json
   ;;
+letter_full_size_bf16_14_epochs)  # LETTER at seed 2020 on tiger_full_size_bf16_14_epochs' schedule
+  # (paper size, bfloat16, 14-epoch cosine) against that TIGER (1cfbb6, the twenty-first session's
+  # faster machine). Its stage 1 (b0619c, table2's seed-2020 LETTER command with --tokenizer_only,
+  # 2 colliding items) and the generator ran on the twenty-fourth and twenty-fifth sessions' slower
+  # machine, where the 75-minute budget stopped it after 7 of 14 epochs with validation still
+  # rising (record a8c331, end_reason budget): an interim row until its resume reaches the
+  # schedule's end
+  python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 \
+    --config_files=$C,$T5,$F \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth \
+    --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-07-2026_19-07-18-b0619c-tokenizer.pth \
+    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    --set epochs=14 --set enable_amp=True --out=$OUT/letter_full_size_bf16_14_epochs \
+    --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/LETTER-Beauty-Dec-07-2026_20-28-24-a8c331.json)
+  ;;
 bbqrec_full_size_bf16_inherit)  # bbqrec_full_size_bf16 with the generator's token embeddings
   # inherited from the codebooks (as BBQRec_E), on stage 1 146940 (the twentieth session's machine,
   # the same command and level sizes as 9187f2); trained 3 epochs of the 7-epoch cosine
