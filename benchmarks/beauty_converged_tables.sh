@@ -28,6 +28,11 @@ TIGER_TOK=saved/TIGER-Beauty-Nov-23-2026_08-01-01-bf81ed-tokenizer.pth  # TIGER'
 # BBQRec ties its output to its token embeddings since 5 Dec (tie_embeddings: True): the cases
 # whose BBQRec-family runs trained untied pin tie_embeddings=False.
 records() { local IFS=,; echo "$*"; }
+# table2's LETTER stage-1 command (150 RQ-VAE epochs, utilisation read every 50, a 5-epoch
+# collaborative SASRec), shared by the cases below that adopt such LETTER runs
+LETTER_STAGE1="--set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5"
+# TIGER's seed-2020 stage 1 of the paper-size 14-epoch runs (the twenty-first session's machine)
+TIGER_TOK_011F2E=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth
 # BBQRec's generator reads a history as SASRec does since 6 Dec (docs/RESULTS.md,
 # "BBQRec's generator defaults of 6 Dec")
 # (properties/model/BBQRec.yaml: decoder_start last_item, input_norm True, history_tokens item);
@@ -51,7 +56,7 @@ table2_models() {
     --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    $LETTER_STAGE1 \
     --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
     --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth "$@"
 }
@@ -92,7 +97,7 @@ table2)
     --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
     --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
     --set TIGER:tokenizer_checkpoint=$TIGER_TOK --set TIGER:epochs=20 --set TIGER:time_budget_minutes=75 \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    $LETTER_STAGE1 \
     --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum \
     --set BBQRec:tokenizer_checkpoint=$TOK --set BBQRec:epochs=20 --set BBQRec:time_budget_minutes=75 \
     --set BBQRec:tie_embeddings=False --out=$OUT/table2 \
@@ -175,7 +180,7 @@ t5_recipe)  # TIGER, LETTER and BBQRec at seed 2021, 20 epochs at peak 0.001 wit
   BBQ_TOK21=saved/BBQRec-Beauty-Dec-04-2026_03-50-52-bb1b03-tokenizer.pth
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2021 --config_files=$C,$T5 \
     --set TIGER:tokenizer_checkpoint=$TIGER_TOK21 $(before_6dec BBQRec) --set BBQRec:tokenizer_checkpoint=$BBQ_TOK21 \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    $LETTER_STAGE1 \
     --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum --set BBQRec:tie_embeddings=False --out=$OUT/t5_recipe \
     --adopt=$(records $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json \
       $R/BBQRec-Beauty-Dec-04-2026_03-58-39-d6dac5.json)
@@ -186,7 +191,7 @@ t5_seeds)  # TIGER and LETTER at the generator changes (overlay T5 on C), two se
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C,$T5 \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    $LETTER_STAGE1 \
     --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum --out=$OUT/t5_seeds \
     --adopt=$(records $R/TIGER-Beauty-Dec-04-2026_04-52-12-2789bc.json $R/TIGER-Beauty-Dec-03-2026_23-06-52-3ec0cd.json \
       $R/LETTER-Beauty-Dec-04-2026_10-02-06-9c0936.json $R/LETTER-Beauty-Dec-03-2026_23-42-36-177ac1.json)
@@ -222,7 +227,7 @@ tiger_full_size_bf16_14_epochs)  # tiger_full_size_bf16 on a 14-epoch cosine, wh
   # 150-epoch command on that machine) has ce117b's statistics (956 colliding items, group 17)
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 \
     --config_files=$C,$T5,$F \
-    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth \
+    --set TIGER:tokenizer_checkpoint=$TIGER_TOK_011F2E \
     --set TIGER:epochs=14 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_14_epochs \
     --adopt=$R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json
   ;;
@@ -233,7 +238,7 @@ tiger_full_size_bf16_14_epochs_seeds)  # tiger_full_size_bf16_14_epochs at two s
   # its -latest checkpoint with the same command to the schedule's end (record 15f1ef)
   python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020,2021 \
     --config_files=$C,$T5,$F \
-    --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth \
+    --set TIGER@2020:tokenizer_checkpoint=$TIGER_TOK_011F2E \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_11-02-54-09b486-tokenizer.pth \
     --set TIGER:epochs=14 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_14_epochs_seeds \
     --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/TIGER-Beauty-Dec-07-2026_12-22-22-15f1ef.json)
@@ -266,9 +271,9 @@ letter_full_size_bf16_14_epochs)  # LETTER at seed 2020 on tiger_full_size_bf16_
   # schedule's end
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 \
     --config_files=$C,$T5,$F \
-    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth \
+    --set TIGER:tokenizer_checkpoint=$TIGER_TOK_011F2E \
     --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-07-2026_19-07-18-b0619c-tokenizer.pth \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    $LETTER_STAGE1 \
     --set epochs=14 --set enable_amp=True --out=$OUT/letter_full_size_bf16_14_epochs \
     --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/LETTER-Beauty-Dec-07-2026_20-28-24-a8c331.json)
   ;;
@@ -333,7 +338,7 @@ letter_release_ids_full_size_14_epochs)  # letter_release_ids at the paper's siz
   # Table 2 row
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 \
     --config_files=$C,$T5,$F \
-    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth \
+    --set TIGER:tokenizer_checkpoint=$TIGER_TOK_011F2E \
     --set LETTER:semantic_ids_file=saved/letter-release-Beauty-semantic_ids.tsv \
     --set LETTER:time_budget_minutes=150 --set epochs=14 --set enable_amp=True \
     --out=$OUT/letter_release_ids_full_size_14_epochs \
@@ -361,7 +366,7 @@ letter_levels_mean)  # LETTER with its levels' quantization losses averaged as t
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C,$T5 \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    $LETTER_STAGE1 \
     --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
     --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_20-46-52-7e258a-tokenizer.pth \
     --out=$OUT/letter_levels_mean \
@@ -375,7 +380,7 @@ letter_cf01)  # LETTER with its collaborative term weighted 0.1 (the default sin
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020,2021 --config_files=$C,$T5 \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    $LETTER_STAGE1 \
     --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_16-26-14-5cfab5-tokenizer.pth \
     --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_19-03-36-a3e362-tokenizer.pth \
     --set LETTER:rq_level_reduction=sum --out=$OUT/letter_cf01 \
@@ -720,7 +725,7 @@ table4_e_seeds)  # BBQRec_E against BBQRec at BBQRec's defaults of 6 Dec, two se
 letter_last_item)  # LETTER as table2_current's seed 2020 (stage 1 61cf6d, overlay T5 on C) with
   # decoder_start: last_item
   python3 run_recbole_bbq.py --no_training --models=LETTER --dataset=Beauty --seeds=2020 --config_files=$C,$T5 \
-    --set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5 \
+    $LETTER_STAGE1 \
     --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-04-2026_18-36-59-61cf6d-tokenizer.pth \
     --set LETTER:decoder_start=last_item --out=$OUT/letter_last_item \
     --adopt=$R/LETTER-Beauty-Dec-05-2026_19-07-31-39a729.json
