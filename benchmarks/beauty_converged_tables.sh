@@ -265,17 +265,18 @@ letter_full_size_bf16)  # LETTER at seed 2020 at its defaults with the paper's g
 letter_full_size_bf16_14_epochs)  # LETTER at seed 2020 on tiger_full_size_bf16_14_epochs' schedule
   # (paper size, bfloat16, 14-epoch cosine) against that TIGER (1cfbb6, the twenty-first session's
   # faster machine). Its stage 1 (b0619c, table2's seed-2020 LETTER command with --tokenizer_only,
-  # 2 colliding items) and the generator ran on the twenty-fourth and twenty-fifth sessions' slower
-  # machine, where the 75-minute budget stopped it after 7 of 14 epochs with validation still
-  # rising (record a8c331, end_reason budget): an interim row until its resume reaches the
-  # schedule's end
+  # 2 colliding items) and the generator ran on the twenty-fourth to twenty-sixth sessions' slower
+  # machine: the 75-minute budget stopped the first process after 7 of 14 epochs (record a8c331,
+  # interim); it was resumed from its -latest checkpoint with a 150-minute budget (a05f37, ended with
+  # its session after epoch 7's checkpoint) and again from that one (record 2d923a), to the end of
+  # the same schedule
   python3 run_recbole_bbq.py --no_training --models=TIGER,LETTER --dataset=Beauty --seeds=2020 \
     --config_files=$C,$T5,$F \
     --set TIGER:tokenizer_checkpoint=$TIGER_TOK_011F2E \
     --set LETTER:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-07-2026_19-07-18-b0619c-tokenizer.pth \
-    $LETTER_STAGE1 \
+    $LETTER_STAGE1 --set LETTER:time_budget_minutes=150 \
     --set epochs=14 --set enable_amp=True --out=$OUT/letter_full_size_bf16_14_epochs \
-    --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/LETTER-Beauty-Dec-07-2026_20-28-24-a8c331.json)
+    --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/LETTER-Beauty-Dec-07-2026_22-30-42-2d923a.json)
   ;;
 bbqrec_full_size_bf16_inherit)  # bbqrec_full_size_bf16 with the generator's token embeddings
   # inherited from the codebooks (as BBQRec_E), on stage 1 146940 (the twentieth session's machine,
