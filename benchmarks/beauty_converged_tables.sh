@@ -345,6 +345,35 @@ letter_release_ids_full_size_14_epochs)  # letter_release_ids at the paper's siz
     --out=$OUT/letter_release_ids_full_size_14_epochs \
     --adopt=$(records $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/LETTER-Beauty-Dec-07-2026_16-39-23-e8b802.json)
   ;;
+table2_full_size)  # Table 2 with the three generative models at the paper's generator size under
+  # bfloat16, two seeds, each on the cosine its validation picks: TIGER 14 epochs
+  # (tiger_full_size_bf16_14_epochs_seeds), LETTER 7 (letter_full_size_bf16 at 2020; 2021 on its own
+  # stage 1 f70f8e, the twenty-sixth session's machine, with 7e258a's statistics; budget 100
+  # minutes so that it could not cut the 7 epochs on that slower machine), BBQRec with inherited
+  # token embeddings 7 (bbqrec_full_size_bf16_inherit_seeds); GRU4Rec and SASRec as in
+  # table2_history_item
+  python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty \
+    --seeds=2020,2021 --model_config GRU4Rec:$S --model_config SASRec:$S \
+    --model_config TIGER:$C,$T5,$F --model_config LETTER:$C,$T5,$F --model_config BBQRec:$C,$F \
+    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
+    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
+    --set TIGER@2020:tokenizer_checkpoint=$TIGER_TOK_011F2E \
+    --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_11-02-54-09b486-tokenizer.pth \
+    --set TIGER:epochs=14 --set TIGER:enable_amp=True \
+    --set LETTER@2020:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-07-2026_05-34-50-9a3796-tokenizer.pth \
+    --set LETTER@2021:tokenizer_checkpoint=saved/LETTER-Beauty-Dec-07-2026_23-45-23-f70f8e-tokenizer.pth \
+    --set LETTER@2021:time_budget_minutes=100 \
+    --set LETTER:epochs=7 --set LETTER:enable_amp=True \
+    --set BBQRec@2020:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_07-17-22-146940-tokenizer.pth \
+    --set BBQRec@2021:tokenizer_checkpoint=saved/BBQRec-Beauty-Dec-07-2026_08-28-03-69ebb4-tokenizer.pth \
+    --set BBQRec:epochs=7 --set BBQRec:schedule_horizon=7e --set BBQRec:enable_amp=True \
+    --set BBQRec:time_budget_minutes=75 --set BBQRec:inherit_codebook_embeddings=True \
+    --out=$OUT/table2_full_size \
+    --adopt=$(records "${TABLE2_OTHERS[@]:0:4}" \
+      $R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json $R/TIGER-Beauty-Dec-07-2026_12-22-22-15f1ef.json \
+      $R/LETTER-Beauty-Dec-07-2026_05-44-18-c11914.json $R/LETTER-Beauty-Dec-07-2026_23-58-33-3e78fc.json \
+      $R/BBQRec-Beauty-Dec-07-2026_07-44-49-0b678a.json $R/BBQRec-Beauty-Dec-07-2026_08-33-08-ebcbff.json)
+  ;;
 tiger_one_sentence)  # TIGER's half-size Table 2 recipe (overlay T5 on C, 20 epochs) on BeautyTC: the
   # same interactions as Beauty, but one MiniLM embedding of "title + category path" as one sentence
   # (dataset_prep p5 --name BeautyTC --modalities text --text-fields title,categories) instead of
