@@ -31,6 +31,11 @@ records() { local IFS=,; echo "$*"; }
 # table2's LETTER stage-1 command (150 RQ-VAE epochs, utilisation read every 50, a 5-epoch
 # collaborative SASRec), shared by the cases below that adopt such LETTER runs
 LETTER_STAGE1="--set LETTER:tokenizer_epochs=150 --set LETTER:tokenizer_eval_step=50 --set LETTER:letter_cf_epochs=5"
+# Table 2's RecBole models: their config file and recipe (GRU4Rec on SASRec's recipe at peak rate
+# 0.002 without weight decay, a 10-epoch decay), shared by every case that adopts those runs
+RECBOLE_TABLE2="--model_config GRU4Rec:$S --model_config SASRec:$S --set GRU4Rec:epochs=10 \
+  --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 --set GRU4Rec:weight_decay=0 \
+  --set SASRec:time_budget_minutes=75"
 # TIGER's seed-2020 stage 1 of the paper-size 14-epoch runs (the twenty-first session's machine)
 TIGER_TOK_011F2E=saved/TIGER-Beauty-Dec-07-2026_09-41-41-011f2e-tokenizer.pth
 # BBQRec's generator reads a history as SASRec does since 6 Dec (docs/RESULTS.md,
@@ -50,10 +55,8 @@ TABLE2_OTHERS=($R/GRU4Rec-Beauty-Nov-24-2026_09-18-48-0446d7.json $R/GRU4Rec-Bea
   $R/LETTER-Beauty-Dec-04-2026_19-48-37-5b9d70.json $R/LETTER-Beauty-Dec-04-2026_20-54-48-0d48f0.json)
 table2_models() {
   python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020,2021 \
-    --model_config GRU4Rec:$S --model_config SASRec:$S \
+    $RECBOLE_TABLE2 \
     --model_config TIGER:$C,$T5 --model_config LETTER:$C,$T5 --model_config BBQRec:$C \
-    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
-    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
     --set TIGER@2020:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-04-2026_04-50-37-7fec8b-tokenizer.pth \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-03-2026_22-29-47-5e752e-tokenizer.pth \
     $LETTER_STAGE1 \
@@ -92,10 +95,8 @@ bbqrec_last_item_57e586_models() {
 case "${1:-}" in
 table2)
   python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty --seeds=2020 \
-    --model_config GRU4Rec:$S --model_config SASRec:$S \
+    $RECBOLE_TABLE2 \
     --model_config TIGER:$C --model_config LETTER:$C --model_config BBQRec:$C $(before_6dec BBQRec) \
-    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
-    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
     --set TIGER:tokenizer_checkpoint=$TIGER_TOK --set TIGER:epochs=20 --set TIGER:time_budget_minutes=75 \
     $LETTER_STAGE1 \
     --set LETTER:cf_weight=0.01 --set LETTER:rq_level_reduction=sum \
@@ -353,10 +354,9 @@ table2_full_size)  # Table 2 with the three generative models at the paper's gen
   # token embeddings 7 (bbqrec_full_size_bf16_inherit_seeds); GRU4Rec and SASRec as in
   # table2_history_item
   python3 run_recbole_bbq.py --no_training --models=GRU4Rec,SASRec,TIGER,LETTER,BBQRec --dataset=Beauty \
-    --seeds=2020,2021 --model_config GRU4Rec:$S --model_config SASRec:$S \
+    --seeds=2020,2021 \
+    $RECBOLE_TABLE2 \
     --model_config TIGER:$C,$T5,$F --model_config LETTER:$C,$T5,$F --model_config BBQRec:$C,$F \
-    --set GRU4Rec:epochs=10 --set GRU4Rec:time_budget_minutes=16 --set GRU4Rec:learning_rate=0.002 \
-    --set GRU4Rec:weight_decay=0 --set SASRec:time_budget_minutes=75 \
     --set TIGER@2020:tokenizer_checkpoint=$TIGER_TOK_011F2E \
     --set TIGER@2021:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_11-02-54-09b486-tokenizer.pth \
     --set TIGER:epochs=14 --set TIGER:enable_amp=True \
