@@ -19,13 +19,10 @@ import yaml
 from recbole.config import Config as RecBoleConfig
 
 from recbole_bbq import compat  # importing the package has applied compat.apply()
+from recbole_bbq.errors import ConfigError  # callers also import it from here
 from recbole_bbq.modules.generator import (DECODER_STARTS, FIRST_LEVEL_EMBEDDINGS, FIRST_LEVEL_READOUTS,
                                           HISTORY_TOKENS)
 from recbole_bbq.trainer.schedule import WEIGHT_DECAY_SCOPES
-
-
-class ConfigError(ValueError):
-    """A configuration file or value that cannot be used; the message names the culprit."""
 
 
 _KEY_READ = re.compile(r"""config\[\s*["']([A-Za-z_][A-Za-z_0-9]*)["']\s*\]""")

@@ -7,6 +7,7 @@ from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
 from recbole_bbq import compat
+from recbole_bbq.errors import ConfigError
 
 
 def get_model(model_name: str):
@@ -20,8 +21,6 @@ def get_model(model_name: str):
             return recbole_get_model(model_name)
     except (ValueError, ImportError) as exc:
         # RecBole's lookup imports its optional lightgbm/xgboost wrappers for unknown names
-        from recbole_bbq.config import ConfigError
-
         known = ", ".join(sorted(plugin_models.__all__))
         raise ConfigError(
             f"unknown model {model_name!r}: not a recbole_bbq model ({known}) nor a RecBole "

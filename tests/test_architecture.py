@@ -8,7 +8,7 @@ PACKAGE = ROOT / "recbole_bbq"
 
 # bottom to top; a module may import its own layer and the ones below
 LAYERS = [
-    {"compat", "fileio", "allocator"},  # helpers with no plugin imports
+    {"compat", "fileio", "allocator", "errors"},  # helpers with no plugin imports
     {"modules"},                     # plain-PyTorch building blocks
     {"data"},                        # feature files, alignment
     {"trainer"},                     # RecBole trainers + the recipe
@@ -64,6 +64,50 @@ def test_no_module_imports_one_above_it():
             if target in LAYER_OF and LAYER_OF[target] > LAYER_OF[unit]:
                 upward.append(f"{rel}:{line} ({unit}) imports {target}")
     assert not upward, "imports that run upward:\n" + "\n".join(upward)
+
+
+def _module_graph():
+    """``{module: {(line, module it imports), ...}}`` over the package's own modules, lazy
+    imports included; ``from recbole_bbq.x import y`` points at ``x.y`` when that is a module."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("recbole_bbq"):
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    edges.add((node.lineno, sub if sub in modules else node.module))
+            elif isinstance(node, ast.Import):
+                edges.update((node.lineno, a.name) for a in node.names if a.name in modules)
+        graph[name] = {(line, target) for line, target in edges if target in modules and target != name}
+    return graph
+
+
+def test_no_import_cycles_between_modules():
+    """Two modules of one layer may import each other only through a third, lower one: a
+    cycle (``config`` -> ``utils`` -> ``config`` once) works only while one side stays lazy."""
+    graph = _module_graph()
+    cycles, state = [], {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for line, target in sorted(graph[module]):
+            if state.get(target) == "open":
+                chain = [m for m, _ in path][[m for m, _ in path].index(target):]
+                lines = [ln for _, ln in path][len(path) - len(chain) + 1:] + [line]
+                cycles.append(" -> ".join(f"{m} (line {ln})" for m, ln in zip(chain, lines)) + f" -> {target}")
+            elif target not in state:
+                visit(target, path + [(target, line)])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [(module, 0)])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
 def test_console_scripts_resolve():
