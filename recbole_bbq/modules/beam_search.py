@@ -215,7 +215,8 @@ def constrained_beam_search(
     level_scores: str = "model",
     **attn_kwargs,
 ):
-    """Batched beam search over the IDs in ``trie``; returns leaves and their log-probs.
+    """Batched beam search over the IDs in ``trie`` (eq. 1's next-ID generation, constrained
+    to IDs that exist); returns leaves and their log-probs.
 
     The history is encoded once; the ``K`` beams of a user share its encoder output (the
     generator decodes ``K`` prefixes per memory row without copying the memory), and by

@@ -737,9 +737,6 @@ class SemanticIDGenerator(nn.Module):
         finally:
             self._first_level_shared = None
 
-    def _device(self) -> torch.device:
-        return self.bos_emb.device
-
     def embed_level_tokens(self, codes: torch.Tensor, first_level: int = 0) -> torch.Tensor:
         """Token + level embeddings for ``codes [..., n]`` holding levels ``first_level..+n-1``."""
         n = codes.shape[-1]

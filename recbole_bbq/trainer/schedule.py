@@ -31,7 +31,6 @@ from torch.optim.lr_scheduler import LambdaLR
 
 SCHEDULES = ("constant", "cosine", "inverse_sqrt", "linear")
 WEIGHT_DECAY_SCOPES = ("all", "matrices", "hidden")
-END_REASONS = ("early_stopping", "schedule_end", "epoch_cap", "budget")
 
 
 def lr_multiplier(schedule: str, warmup_steps: int, horizon: int,
