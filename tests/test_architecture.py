@@ -88,8 +88,9 @@ def _module_graph():
 
 
 def test_no_import_cycles_between_modules():
-    """Two modules of one layer may import each other only through a third, lower one: a
-    cycle (``config`` -> ``utils`` -> ``config`` once) works only while one side stays lazy."""
+    """No module imports, directly or through others, a module that imports it (lazy imports
+    count): such a cycle (``config`` -> ``utils`` -> ``config`` once) works only while one side
+    stays lazy."""
     graph = _module_graph()
     cycles, state = [], {}
 
@@ -99,7 +100,8 @@ def test_no_import_cycles_between_modules():
             if state.get(target) == "open":
                 chain = [m for m, _ in path][[m for m, _ in path].index(target):]
                 lines = [ln for _, ln in path][len(path) - len(chain) + 1:] + [line]
-                cycles.append(" -> ".join(f"{m} (line {ln})" for m, ln in zip(chain, lines)) + f" -> {target}")
+                cycles.append("; ".join(f"{m} imports {n} at line {ln}"
+                                        for m, n, ln in zip(chain, chain[1:] + [target], lines)))
             elif target not in state:
                 visit(target, path + [(target, line)])
         state[module] = "done"
