@@ -232,6 +232,17 @@ tiger_full_size_bf16_14_epochs)  # tiger_full_size_bf16 on a 14-epoch cosine, wh
     --set TIGER:epochs=14 --set TIGER:enable_amp=True --out=$OUT/tiger_full_size_bf16_14_epochs \
     --adopt=$R/TIGER-Beauty-Dec-07-2026_09-42-52-1cfbb6.json
   ;;
+tiger_full_size_bf16_14_epochs_dropout)  # tiger_full_size_bf16_14_epochs with the generator's
+  # dropout at 0.1 (the rate of cornac's defaults and GRID's recipe; Paischer et al. use 0.2), seed
+  # 2020, on stage 1 51d501 (the twenty-sixth session's slower machine, the same 150-epoch command;
+  # 011f2e's statistics, 956 colliding items, group 17); the no-dropout run to compare is 1cfbb6
+  python3 run_recbole_bbq.py --no_training --models=TIGER --dataset=Beauty --seeds=2020 \
+    --config_files=$C,$T5,$F \
+    --set TIGER:tokenizer_checkpoint=saved/TIGER-Beauty-Dec-07-2026_23-40-12-51d501-tokenizer.pth \
+    --set TIGER:epochs=14 --set TIGER:enable_amp=True --set TIGER:dropout_prob=0.1 \
+    --set TIGER:time_budget_minutes=150 --out=$OUT/tiger_full_size_bf16_14_epochs_dropout \
+    --adopt=$R/TIGER-Beauty-Dec-08-2026_01-24-17-33c9e0.json
+  ;;
 tiger_full_size_bf16_14_epochs_seeds)  # tiger_full_size_bf16_14_epochs at two seeds: seed 2021 on its
   # own stage 1 (09b486, the twenty-second session's machine, the same 150-epoch command at
   # --seed=2021; 7727ca's statistics, 837 colliding items). That machine was slower, so the
