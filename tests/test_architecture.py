@@ -28,22 +28,22 @@ def _unit(module: str) -> str:
 
 
 def _imports(path: Path):
+    """``(line, name)`` for each of the package's own imports in ``path``, lazy ones and
+    ``importlib.import_module("recbole_bbq....")`` included; ``from a import b`` gives ``a.b``
+    (a module or a name inside ``a``)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("recbole_bbq"):
-            if node.module == "recbole_bbq":  # from recbole_bbq import compat
-                for alias in node.names:
-                    yield node.lineno, alias.name
-            else:
-                yield node.lineno, _unit(node.module)
+            for alias in node.names:
+                yield node.lineno, f"{node.module}.{alias.name}"
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("recbole_bbq."):
-                    yield node.lineno, _unit(alias.name)
+                    yield node.lineno, alias.name
         elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module"
               and node.args and isinstance(node.args[0], ast.Constant)
               and str(node.args[0].value).startswith("recbole_bbq.")):
-            yield node.lineno, _unit(node.args[0].value)
+            yield node.lineno, node.args[0].value
 
 
 def test_every_unit_has_a_layer():
@@ -60,29 +60,24 @@ def test_no_module_imports_one_above_it():
         unit = rel.parts[0] if len(rel.parts) > 1 else rel.stem
         if unit == "__init__":
             continue
-        for line, target in _imports(path):
+        for line, name in _imports(path):
+            target = _unit(name)
             if target in LAYER_OF and LAYER_OF[target] > LAYER_OF[unit]:
                 upward.append(f"{rel}:{line} ({unit}) imports {target}")
     assert not upward, "imports that run upward:\n" + "\n".join(upward)
 
 
 def _module_graph():
-    """``{module: {(line, module it imports), ...}}`` over the package's own modules, lazy
-    imports included; ``from recbole_bbq.x import y`` points at ``x.y`` when that is a module."""
+    """``{module: {(line, module it imports), ...}}`` over the package's own modules (from
+    :func:`_imports`; ``a.b`` that is a name inside module ``a`` counts as ``a``)."""
     modules = {}
     for path in PACKAGE.rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
         modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     graph = {}
     for name, path in modules.items():
-        edges = set()
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("recbole_bbq"):
-                for alias in node.names:
-                    sub = f"{node.module}.{alias.name}"
-                    edges.add((node.lineno, sub if sub in modules else node.module))
-            elif isinstance(node, ast.Import):
-                edges.update((node.lineno, a.name) for a in node.names if a.name in modules)
+        edges = {(line, target if target in modules else target.rpartition(".")[0])
+                 for line, target in _imports(path)}
         graph[name] = {(line, target) for line, target in edges if target in modules and target != name}
     return graph
 
